@@ -1,0 +1,45 @@
+# ntm: `make help` lists the targets. Every target installs what it needs first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The torch wheel installed when the venv has none. A torch already in the venv
+# (a CUDA build, say) is kept. Elsewhere, e.g.:
+#   make install TORCH="torch --index-url https://download.pytorch.org/whl/cpu"
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.ntm-installed
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-all lint format clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(STAMP) ## Create .venv and install ntm with its dev tools (keeps an existing torch)
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install $(TORCH)
+	$(BIN)/python -m pip install -e ".[dev]"
+	@touch $@
+
+train: install ## Train an NTM on copy with the defaults (extra overrides: ARGS="seed=1")
+	$(BIN)/ntm train task=copy $(ARGS)
+
+test: install ## Run the fast tests (a few minutes)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+test-all: install ## Run every test, the slow ones too
+	$(BIN)/python -m pytest -q -m "slow or not slow" $(ARGS)
+
+lint: install ## Check style with ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Reformat the code with ruff
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: ## Remove the venv, build files and caches (never outputs/)
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,69 @@
+"""Checkpoints: what they hold, atomic saving, and safe loading.
+
+A checkpoint is a plain dict of tensors and built-in values, loaded with
+``torch.load(weights_only=True)`` so that loading a file never runs code::
+
+    format: "ntm-checkpoint"; version: 1
+    config: the resolved training config as plain data
+    model, optimizer: state dicts
+    step, sequences, wall_seconds: progress so far
+    rng: {"data": ..., "torch": ..., "cuda": [...]}: every random state
+    best: {"step": ..., "bit_errors": ...}; solved: {...} or None
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "ntm-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint path that cannot be used; the message says why and what to do."""
+
+
+def save(state: dict[str, Any], path: Path) -> None:
+    """Writes ``state`` atomically: a temporary file in the same folder, synced, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Loads a checkpoint written by ``save`` onto the CPU, refusing anything else."""
+    p = Path(path)
+    hint = "pass checkpoint=PATH to a .pt file written by ntm train (RUN_DIR/checkpoints/best.pt)"
+    if not p.exists():
+        raise CheckpointError(f"checkpoint {p} does not exist; {hint}")
+    if p.is_dir():
+        raise CheckpointError(f"checkpoint {p} is a folder; {hint}")
+    try:
+        data = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as ex:  # torch raises several types for unreadable or unsafe files
+        first = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
+        raise CheckpointError(f"checkpoint {p} cannot be loaded safely ({first}); {hint}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{p} is not an ntm checkpoint; {hint}")
+    if data.get("version") != VERSION:
+        raise CheckpointError(f"{p} has checkpoint version {data.get('version')}, this ntm reads {VERSION}")
+    return data
+
+
+def rng_state() -> dict[str, Any]:
+    """The global torch random states (CPU and every CUDA device)."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return {"torch": torch.get_rng_state(), "cuda": cuda}

@@ -1,0 +1,150 @@
+"""``ntm``: picks the subcommand and hands the rest of argv to its Hydra app.
+
+``ntm train ...`` and ``ntm eval ...`` are full Hydra applications (overrides,
+``-m``, ``--cfg job``, ``--help``, shell completion). A mistake in the user's
+input ends with one line on stderr that says what is wrong and how to fix it,
+and exit code 2; a bug in ntm itself still shows its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from hydra.types import RunMode
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from ntm_cli.checkpoint import CheckpointError
+from ntm_cli.config import ConfigError, register_configs
+
+USAGE = """usage: ntm {train,eval} [KEY=VALUE ...] [-m] [--cfg job] [--help]
+
+  ntm train [overrides]            train a model (defaults: task=copy model=ntm controller=lstm)
+  ntm eval checkpoint=PATH         evaluate a checkpoint on fresh sequences
+  ntm train --help                 every config group and key with its default
+"""
+
+
+def config_dir() -> Path:
+    """The ``conf/`` folder: inside the package in a wheel, beside it in a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"ntm's configs are missing: no conf/train.yaml in {here} or {here.parent}")
+
+
+def _job_dir() -> Path:
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def _train_job(cfg: DictConfig) -> None:
+    from ntm_cli.train import train
+
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    train(cfg, _job_dir(), progress=sys.stderr.isatty() and not multirun)
+
+
+def _eval_job(cfg: DictConfig) -> None:
+    from ntm_cli.evaluate import evaluate
+
+    evaluate(cfg, _job_dir())
+
+
+JOBS: dict[str, Callable[[DictConfig], None]] = {"train": _train_job, "eval": _eval_job}
+
+
+def one_line(ex: BaseException) -> str:
+    """Folds an error from Hydra, OmegaConf or ntm into one line that says what to do."""
+    text = str(ex)
+    cause = ex.__cause__
+    missing_option = re.search(r"Could not find '([^/']+)/([^']+)'", text)
+    if missing_option:
+        group, option = missing_option.groups()
+        options = re.findall(r"^\t(\S+)$", text, flags=re.M)
+        choices = ", ".join(o for o in options if not o.startswith("schema")) or "(none)"
+        return f"unknown {group} '{option}'; choose {group}=OPTION with OPTION one of: {choices}"
+    if "Could not override" in text or "Could not append" in text or "Key '" in text and "not in struct" in text:
+        key = re.search(r"Could not (?:override|append to) '([^']+)'", text)
+        name = key.group(1) if key else "that key"
+        return (
+            f"unknown key '{name}'; see the keys with `ntm {{train,eval}} --help`, "
+            "and fix its spelling (ntm configs take no new keys, so +KEY=VALUE is refused too)"
+        )
+    if isinstance(cause, OmegaConfBaseException) or isinstance(ex, OmegaConfBaseException):
+        inner = cause if isinstance(cause, OmegaConfBaseException) else ex
+        msg = str(inner).strip().splitlines()
+        first = msg[0] if msg else type(inner).__name__
+        key = re.search(r"full_key: (\S+)", str(inner))
+        where = f" (key {key.group(1)})" if key else ""
+        if "Missing mandatory value" in first:
+            return f"{key.group(1) if key else 'a value'} is required; give it as KEY=VALUE (e.g. checkpoint=PATH)"
+        return f"{first}{where}; give a value of the type shown by `ntm {{train,eval}} --help`"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines) if lines else type(ex).__name__
+
+
+def _completion(argv: list[str]) -> list[str] | None:
+    """Rewrites a shell-completion query for ``ntm SUB ...`` into one for SUB's Hydra app.
+
+    Returns the argv to hand on, or None when the query was answered here.
+    """
+    line = os.environ.get("COMP_LINE", "")
+    words = line.split()
+    if len(words) < 2 or words[1] not in JOBS or (len(words) == 2 and not line.endswith(" ")):
+        prefix = words[1] if len(words) == 2 else ""
+        print(" ".join(name for name in JOBS if name.startswith(prefix)))
+        return None
+    sub = words[1]
+    start = line.index(sub)
+    os.environ["COMP_LINE"] = line[:start] + line[start + len(sub) :].lstrip()
+    removed = len(line) - len(os.environ["COMP_LINE"])
+    point = int(os.environ.get("COMP_POINT", len(line)))
+    os.environ["COMP_POINT"] = str(max(0, point - removed))
+    return [sub, *argv]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ntm`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-sc", "--shell-completion") and any(a.startswith("query=") for a in argv[1:]):
+        argv = _completion(argv)
+        if argv is None:
+            return 0
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        return 0 if argv else 2
+    sub, rest = argv[0], argv[1:]
+    if sub not in JOBS:
+        print(f"ntm: error: unknown command '{sub}'; use `ntm train` or `ntm eval`", file=sys.stderr)
+        return 2
+
+    # Let every exception reach us, so that a user's mistake prints one line.
+    show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    register_configs()
+    app = hydra.main(version_base=None, config_path=str(config_dir()), config_name=sub)(JOBS[sub])
+    saved_argv = sys.argv
+    sys.argv = [saved_argv[0], *rest]
+    try:
+        app()
+    except (ConfigError, CheckpointError, HydraException, OmegaConfBaseException) as ex:
+        if show_traceback:
+            raise
+        print(f"ntm {sub}: error: {one_line(ex)}", file=sys.stderr)
+        return 2
+    finally:
+        sys.argv = saved_argv
+    return 0
+
+
+def console() -> None:
+    """The console script: exits with ``main``'s status."""
+    sys.exit(main())

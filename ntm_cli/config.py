@@ -1,0 +1,213 @@
+"""Typed config schemas for ``ntm train`` and ``ntm eval``, and their validation.
+
+The dataclasses are registered in Hydra's ConfigStore by ``register_configs``
+(called by the CLI, never at import); each YAML file under ``conf/`` names its
+schema in its defaults list, so Hydra type-checks every value it composes.
+Range and cross-field checks live in ``validate_train``/``validate_eval`` and
+run once, at the start of a command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from ntm_cli.models.ntm import MEMORY_INITS
+
+TASK_NAMES = ("copy",)
+MODEL_NAMES = ("ntm",)
+CONTROLLER_NAMES = ("lstm", "feedforward")
+OPTIMIZER_NAMES = ("adam", "rmsprop")
+DEVICE_NAMES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A user's config is invalid; the message says what is wrong and how to fix it."""
+
+
+@dataclass
+class TaskConfig:
+    name: str = "copy"
+    width: int = 8
+    min_len: int = 1
+    max_len: int = 20
+
+
+@dataclass
+class ModelConfig:
+    name: str = "ntm"
+    memory_n: int = 128
+    memory_m: int = 20
+    read_heads: int = 1
+    write_heads: int = 1
+    shift_range: int = 1
+    memory_init: str = "constant"
+    memory_init_value: float = 1e-6
+
+
+@dataclass
+class ControllerConfig:
+    name: str = "lstm"
+    hidden_size: int = 100
+    layers: int = 1
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "adam"
+    lr: float = 1e-3
+    # RMSProp's momentum and smoothing constant (torch's ``alpha``).
+    momentum: float = 0.0
+    alpha: float = 0.99
+    eps: float = 1e-8
+    # Adam's beta1 and beta2.
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+
+
+@dataclass
+class DeviceConfig:
+    name: str = "auto"
+    # CPU threads for torch; null leaves torch's default.
+    threads: Optional[int] = None
+
+
+@dataclass
+class TrainLoopConfig:
+    steps: int = 10_000
+    batch_size: int = 32
+    checkpoint_every: int = 500
+    eval_every: int = 100
+    log_every: int = 20
+    # Stop once validation bit errors per sequence are at or below this; null never stops early.
+    target_bit_errors: Optional[float] = 0.01
+    val_sequences: int = 1000
+    clip_grad_norm: Optional[float] = 10.0
+    clip_grad_value: Optional[float] = None
+    # Periodic checkpoints (step_XXXXXXX.pt) kept besides last.pt and best.pt.
+    keep_checkpoints: int = 3
+
+
+@dataclass
+class EvalConfig:
+    # Sequence lengths to evaluate; null means the task's generalisation protocol.
+    lengths: Optional[list[int]] = None
+    num_sequences: int = 1000
+    batch_size: int = 500
+
+
+@dataclass
+class TrainCommandConfig:
+    seed: int = 0
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+@dataclass
+class EvalCommandConfig:
+    checkpoint: str = MISSING
+    seed: int = 0
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def register_configs() -> None:
+    """Puts the schemas in Hydra's ConfigStore, where the YAML files find them."""
+    cs = ConfigStore.instance()
+    for name, node in (
+        ("train", TrainCommandConfig),
+        ("eval", EvalCommandConfig),
+        ("task", TaskConfig),
+        ("model", ModelConfig),
+        ("controller", ControllerConfig),
+        ("optimizer", OptimizerConfig),
+        ("device", DeviceConfig),
+    ):
+        cs.store(group="schema", name=name, node=node)
+
+
+def _check_choice(problems: list[str], key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        problems.append(f"{key}={value} is not known; use one of: {', '.join(choices)}")
+
+
+def _check_positive(problems: list[str], cfg: Any, prefix: str, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        value = getattr(cfg, key)
+        if value is not None and value <= 0:
+            problems.append(f"{prefix}.{key}={value} must be greater than 0")
+
+
+def _eval_problems(cfg: EvalConfig) -> list[str]:
+    problems: list[str] = []
+    _check_positive(problems, cfg, "eval", ("num_sequences", "batch_size"))
+    if cfg.lengths is not None:
+        if len(cfg.lengths) == 0:
+            problems.append("eval.lengths=[] is empty; give at least one length, or null for the task's protocol")
+        problems += [f"eval.lengths has {n}; every length must be greater than 0" for n in cfg.lengths if n <= 0]
+    return problems
+
+
+def _device_problems(cfg: DeviceConfig) -> list[str]:
+    problems: list[str] = []
+    _check_choice(problems, "device", cfg.name, DEVICE_NAMES)
+    _check_positive(problems, cfg, "device", ("threads",))
+    return problems
+
+
+def _raise(problems: list[str]) -> None:
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def validate_train(cfg: DictConfig | TrainCommandConfig) -> None:
+    """Raises ConfigError naming every out-of-range or inconsistent value at once."""
+    p: list[str] = []
+    _check_choice(p, "task", cfg.task.name, TASK_NAMES)
+    _check_choice(p, "model", cfg.model.name, MODEL_NAMES)
+    _check_choice(p, "controller", cfg.controller.name, CONTROLLER_NAMES)
+    _check_choice(p, "optimizer", cfg.optimizer.name, OPTIMIZER_NAMES)
+    _check_choice(p, "model.memory_init", cfg.model.memory_init, MEMORY_INITS)
+    _check_positive(p, cfg.task, "task", ("width", "min_len", "max_len"))
+    if cfg.task.min_len > cfg.task.max_len:
+        p.append(
+            f"task.min_len={cfg.task.min_len} is greater than task.max_len={cfg.task.max_len}; "
+            "set task.min_len <= task.max_len"
+        )
+    _check_positive(p, cfg.model, "model", ("memory_n", "memory_m", "read_heads", "write_heads"))
+    if cfg.model.shift_range < 0:
+        p.append(f"model.shift_range={cfg.model.shift_range} must be 0 or more")
+    elif 2 * cfg.model.shift_range + 1 > cfg.model.memory_n:
+        p.append(f"model.shift_range={cfg.model.shift_range} needs model.memory_n >= {2 * cfg.model.shift_range + 1}")
+    _check_positive(p, cfg.controller, "controller", ("hidden_size", "layers"))
+    _check_positive(p, cfg.optimizer, "optimizer", ("lr", "eps"))
+    _check_positive(
+        p,
+        cfg.train,
+        "train",
+        ("steps", "batch_size", "checkpoint_every", "eval_every", "log_every", "val_sequences"),
+    )
+    _check_positive(p, cfg.train, "train", ("clip_grad_norm", "clip_grad_value"))
+    if cfg.train.target_bit_errors is not None and cfg.train.target_bit_errors < 0:
+        p.append(f"train.target_bit_errors={cfg.train.target_bit_errors} must be 0 or more (or null)")
+    if cfg.train.keep_checkpoints < 0:
+        p.append(f"train.keep_checkpoints={cfg.train.keep_checkpoints} must be 0 or more")
+    p += _device_problems(cfg.device) + _eval_problems(cfg.eval)
+    _raise(p)
+
+
+def validate_eval(cfg: DictConfig | EvalCommandConfig) -> None:
+    """Raises ConfigError naming every invalid evaluation setting at once."""
+    _raise(_device_problems(cfg.device) + _eval_problems(cfg.eval))
+
+
+def train_config_from_dict(data: dict[str, Any]) -> DictConfig:
+    """Rebuilds a typed training config from the plain dict a checkpoint holds."""
+    return OmegaConf.merge(OmegaConf.structured(TrainCommandConfig), data)

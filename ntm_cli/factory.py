@@ -1,0 +1,67 @@
+"""Builds the objects a config names: the task, the model, the optimizer, the device."""
+
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig
+
+from ntm_cli.config import ConfigError
+from ntm_cli.models.ntm import NTM
+from tasks import TASKS
+
+
+def resolve_device(cfg: DictConfig) -> torch.device:
+    """Maps device.name (auto, cpu, cuda) to a torch device and applies device.threads."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    if cfg.name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but this torch sees no CUDA GPU; use device=cpu or device=auto")
+    if cfg.name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.name)
+
+
+def build_task(cfg: DictConfig):
+    """The task generator named by task.name, with the config's fields."""
+    fields = {k: v for k, v in cfg.items() if k != "name"}
+    return TASKS[cfg.name](**fields)
+
+
+def build_model(cfg: DictConfig, task) -> torch.nn.Module:
+    """The model of a training config, sized for ``task``."""
+    m = cfg.model
+    return NTM(
+        task.input_size,
+        task.output_size,
+        controller=cfg.controller.name,
+        hidden_size=cfg.controller.hidden_size,
+        controller_layers=cfg.controller.layers,
+        memory_n=m.memory_n,
+        memory_m=m.memory_m,
+        read_heads=m.read_heads,
+        write_heads=m.write_heads,
+        shift_range=m.shift_range,
+        memory_init=m.memory_init,
+        memory_init_value=m.memory_init_value,
+    )
+
+
+def build_optimizer(cfg: DictConfig, params) -> torch.optim.Optimizer:
+    """Adam or RMSProp with the config's hyperparameters."""
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, alpha=cfg.alpha, eps=cfg.eps)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# Data streams: every random draw of a run comes from one of these generators,
+# seeded from ``seed`` so that no two streams (or two seeds) share a sequence.
+_STREAMS = {"train": 0, "validation": 1, "eval": 2}
+
+
+def data_generator(seed: int, stream: str) -> torch.Generator:
+    """A CPU generator for the named data stream of run ``seed``."""
+    return torch.Generator().manual_seed(len(_STREAMS) * seed + _STREAMS[stream])

@@ -1,0 +1,1 @@
+"""The models: the NTM, its addressing equations and its controllers."""

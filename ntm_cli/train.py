@@ -1,0 +1,203 @@
+"""``ntm train``: the training loop, its logging, checkpoints and metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from ntm_cli import checkpoint
+from ntm_cli.config import ConfigError, validate_train
+from ntm_cli.evaluate import Metrics, measure
+from ntm_cli.factory import (
+    build_model,
+    build_optimizer,
+    build_task,
+    count_parameters,
+    data_generator,
+    resolve_device,
+)
+from tasks import bit_errors, masked_bce_bits
+
+log = logging.getLogger(__name__)
+
+
+class Trainer:
+    """One training run in ``run_dir``: setup, the step loop, validation, saving."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, progress: bool = False) -> None:
+        validate_train(cfg)
+        self.cfg, self.run_dir, self.progress = cfg, run_dir, progress
+        self.ckpt_dir = run_dir / "checkpoints"
+        if (self.ckpt_dir / "last.pt").exists():
+            raise ConfigError(
+                f"{run_dir} already holds a training run; give a new hydra.run.dir=PATH so it is not overwritten"
+            )
+        self.device = resolve_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.task = build_task(cfg.task)
+        self.model = build_model(cfg, self.task).to(self.device)
+        self.optimizer = build_optimizer(cfg.optimizer, self.model.parameters())
+        self.data = data_generator(cfg.seed, "train")
+        self.step = 0
+        self.sequences = 0
+        self.wall_seconds = 0.0
+        self.best: dict | None = None
+        self.solved: dict | None = None
+        self.validation: Metrics | None = None
+
+    # -- saving -----------------------------------------------------------------
+
+    def state(self) -> dict:
+        return {
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "sequences": self.sequences,
+            "wall_seconds": self.wall_seconds,
+            "rng": {"data": self.data.get_state(), **checkpoint.rng_state()},
+            "best": self.best,
+            "solved": self.solved,
+        }
+
+    def save(self, names: list[str]) -> None:
+        state = self.state()
+        for name in names:
+            checkpoint.save(state, self.ckpt_dir / name)
+        keep = self.cfg.train.keep_checkpoints
+        periodic = sorted(self.ckpt_dir.glob("step_*.pt"))
+        for old in periodic[: max(0, len(periodic) - keep)]:
+            old.unlink()
+
+    def metrics(self) -> dict:
+        out = {
+            "steps": self.step,
+            "sequences": self.sequences,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "parameters": count_parameters(self.model),
+            "validation": None if self.validation is None else {"step": self.step, **self.validation._asdict()},
+            "best": self.best,
+        }
+        if self.solved is not None:
+            out.update({f"solved_at_{k}": v for k, v in self.solved.items()})
+        return out
+
+    # -- the loop ---------------------------------------------------------------
+
+    def validate(self) -> Metrics:
+        t = self.cfg.train
+        generator = data_generator(self.cfg.seed, "validation")  # the same sequences every time
+        return measure(self.model, self.task, generator, t.val_sequences, self.cfg.eval.batch_size, self.device)
+
+    def train_step(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimizer step; returns (summed cost bits, summed bit errors, grad norm), unsynced."""
+        t = self.cfg.train
+        batch = self.task.sample(t.batch_size, self.data).to(self.device)
+        logits, _ = self.model(batch.inputs)
+        cost = masked_bce_bits(logits, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        cost.mean().backward()
+        if t.clip_grad_value is not None:
+            torch.nn.utils.clip_grad_value_(self.model.parameters(), t.clip_grad_value)
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.clip_grad_norm or math.inf)
+        self.optimizer.step()
+        return cost.detach().sum(), bit_errors(logits.detach(), batch).sum(), norm
+
+    def run(self) -> dict:
+        cfg, t = self.cfg, self.cfg.train
+        log.info(
+            "task=%s model=%s controller=%s: %d parameters, device %s, run dir %s",
+            cfg.task.name,
+            cfg.model.name,
+            cfg.controller.name,
+            count_parameters(self.model),
+            self.device,
+            self.run_dir,
+        )
+        writer = SummaryWriter(str(self.run_dir / "tb"))
+        bar = tqdm(total=t.steps, initial=self.step, unit="step", disable=not self.progress, dynamic_ncols=True)
+        acc = torch.zeros(3, device=self.device)  # summed cost, bit errors, grad norm since the last log
+        logged_at, logged_sequences = time.perf_counter(), self.sequences
+        started = time.perf_counter() - self.wall_seconds
+        with logging_redirect_tqdm():
+            while self.step < t.steps:
+                cost, errors, norm = self.train_step()
+                acc += torch.stack([cost, errors, norm])
+                self.step += 1
+                self.sequences += t.batch_size
+                bar.update(1)
+                if self.step % t.log_every == 0:
+                    now = time.perf_counter()
+                    rate = (self.sequences - logged_sequences) / (now - logged_at)
+                    cost_sum, errors_sum, norm_sum = acc.tolist()
+                    seen = self.sequences - logged_sequences
+                    mean_cost, mean_errors, mean_norm = cost_sum / seen, errors_sum / seen, norm_sum / t.log_every
+                    scalars = {
+                        "train/loss": mean_cost * math.log(2.0),
+                        "train/cost_bits_per_sequence": mean_cost,
+                        "train/bit_errors_per_sequence": mean_errors,
+                        "train/grad_norm": mean_norm,
+                        "train/lr": self.optimizer.param_groups[0]["lr"],
+                        "train/sequences_per_second": rate,
+                    }
+                    for k, v in scalars.items():
+                        writer.add_scalar(k, v, self.step)
+                    bar.set_postfix(cost=f"{mean_cost:.3f}", bit_err=f"{mean_errors:.3f}", seq_s=f"{rate:.0f}")
+                    acc.zero_()
+                    logged_at, logged_sequences = now, self.sequences
+                if self.step % t.eval_every == 0 or self.step == t.steps:
+                    self.wall_seconds = time.perf_counter() - started
+                    if self.after_validation(writer):
+                        break
+                if self.step % t.checkpoint_every == 0:
+                    self.save(["last.pt", f"step_{self.step:07d}.pt"])
+        bar.close()
+        self.wall_seconds = time.perf_counter() - started
+        self.save(["last.pt"])
+        writer.close()
+        metrics = self.metrics()
+        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        log.info(
+            "stopped at step %d (%d sequences, %.1f s); validation bit errors/seq %.4f, cost %.4f bits/seq%s",
+            self.step,
+            self.sequences,
+            self.wall_seconds,
+            self.validation.bit_errors_per_sequence if self.validation else float("nan"),
+            self.validation.cost_bits_per_sequence if self.validation else float("nan"),
+            f"; solved at step {self.solved['step']}" if self.solved else "",
+        )
+        return metrics
+
+    def after_validation(self, writer: SummaryWriter) -> bool:
+        """Validates, logs, keeps the best checkpoint; True when the target is reached."""
+        t = self.cfg.train
+        self.validation = v = self.validate()
+        writer.add_scalar("val/cost_bits_per_sequence", v.cost_bits_per_sequence, self.step)
+        writer.add_scalar("val/bit_errors_per_sequence", v.bit_errors_per_sequence, self.step)
+        log.info(
+            "step %d: validation bit errors/seq %.4f, cost %.4f bits/seq",
+            self.step,
+            v.bit_errors_per_sequence,
+            v.cost_bits_per_sequence,
+        )
+        reached = t.target_bit_errors is not None and v.bit_errors_per_sequence <= t.target_bit_errors
+        if reached and self.solved is None:
+            self.solved = {"step": self.step, "sequences": self.sequences, "seconds": round(self.wall_seconds, 3)}
+        if self.best is None or v.bit_errors_per_sequence < self.best["bit_errors_per_sequence"]:
+            self.best = {"step": self.step, **v._asdict()}
+            self.save(["best.pt"])
+        return reached
+
+
+def train(cfg: DictConfig, run_dir: Path, progress: bool = False) -> dict:
+    """Trains as ``cfg`` says, writing everything to ``run_dir``; returns the final metrics."""
+    return Trainer(cfg, run_dir, progress).run()
