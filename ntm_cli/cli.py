@@ -11,18 +11,18 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ntm_cli.checkpoint import CheckpointError
-from ntm_cli.config import ConfigError, register_configs
+from ntm_cli.config import ConfigError, EvalCommandConfig, TrainCommandConfig, register_configs
 
 USAGE = """usage: ntm {train,eval} [KEY=VALUE ...] [-m] [--cfg job] [--help]
 
@@ -41,21 +41,40 @@ def config_dir() -> Path:
     raise FileNotFoundError(f"ntm's configs are missing: no conf/train.yaml in {here} or {here.parent}")
 
 
-def _job_dir() -> Path:
-    return Path(HydraConfig.get().runtime.output_dir)
+class UserError(SystemExit):
+    """A mistake in the user's input, already folded into one line.
+
+    A SystemExit, so that Hydra hands it straight back to ``main`` instead of
+    printing its own report.
+    """
+
+
+def _typed(cfg: DictConfig, schema: type) -> DictConfig:
+    """Merges ``cfg`` into its schema: refuses keys the schema lacks (such as ``+foo=1``)."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain.pop("hydra", None)
+    return OmegaConf.merge(OmegaConf.structured(schema), plain)
+
+
+def _run_job(run: Callable[[DictConfig, Path], object], schema: type, cfg: DictConfig) -> None:
+    try:
+        run(_typed(cfg, schema), Path(HydraConfig.get().runtime.output_dir))
+    except (ConfigError, CheckpointError, OmegaConfBaseException) as ex:
+        raise UserError(one_line(ex)) from None
 
 
 def _train_job(cfg: DictConfig) -> None:
     from ntm_cli.train import train
 
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    train(cfg, _job_dir(), progress=sys.stderr.isatty() and not multirun)
+    progress = sys.stderr.isatty() and not multirun
+    _run_job(lambda c, d: train(c, d, progress=progress), TrainCommandConfig, cfg)
 
 
 def _eval_job(cfg: DictConfig) -> None:
     from ntm_cli.evaluate import evaluate
 
-    evaluate(cfg, _job_dir())
+    _run_job(evaluate, EvalCommandConfig, cfg)
 
 
 JOBS: dict[str, Callable[[DictConfig], None]] = {"train": _train_job, "eval": _eval_job}
@@ -71,9 +90,10 @@ def one_line(ex: BaseException) -> str:
         options = re.findall(r"^\t(\S+)$", text, flags=re.M)
         choices = ", ".join(o for o in options if not o.startswith("schema")) or "(none)"
         return f"unknown {group} '{option}'; choose {group}=OPTION with OPTION one of: {choices}"
-    if "Could not override" in text or "Could not append" in text or "Key '" in text and "not in struct" in text:
-        key = re.search(r"Could not (?:override|append to) '([^']+)'", text)
-        name = key.group(1) if key else "that key"
+    both = f"{text}\n{cause or ''}"
+    if "not in struct" in both or re.search(r"Key '[^']+' not in '", both):
+        unknown = re.search(r"Could not (?:override|append to) '([^']+)'|full_key: (\S+)", both)
+        name = next(g for g in unknown.groups() if g) if unknown else "that key"
         return (
             f"unknown key '{name}'; see the keys with `ntm {{train,eval}} --help`, "
             "and fix its spelling (ntm configs take no new keys, so +KEY=VALUE is refused too)"
@@ -135,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.argv = [saved_argv[0], *rest]
     try:
         app()
+    except UserError as ex:
+        print(f"ntm {sub}: error: {ex.code}", file=sys.stderr)
+        return 2
     except (ConfigError, CheckpointError, HydraException, OmegaConfBaseException) as ex:
         if show_traceback:
             raise

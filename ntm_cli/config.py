@@ -10,7 +10,7 @@ run once, at the start of a command.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -71,21 +71,21 @@ class OptimizerConfig:
 class DeviceConfig:
     name: str = "auto"
     # CPU threads for torch; null leaves torch's default.
-    threads: Optional[int] = None
+    threads: int | None = None
 
 
 @dataclass
 class TrainLoopConfig:
     steps: int = 10_000
-    batch_size: int = 32
+    batch_size: int = 16
     checkpoint_every: int = 500
     eval_every: int = 100
     log_every: int = 20
     # Stop once validation bit errors per sequence are at or below this; null never stops early.
-    target_bit_errors: Optional[float] = 0.01
+    target_bit_errors: float | None = 0.01
     val_sequences: int = 1000
-    clip_grad_norm: Optional[float] = 10.0
-    clip_grad_value: Optional[float] = None
+    clip_grad_norm: float | None = 10.0
+    clip_grad_value: float | None = None
     # Periodic checkpoints (step_XXXXXXX.pt) kept besides last.pt and best.pt.
     keep_checkpoints: int = 3
 
@@ -93,7 +93,7 @@ class TrainLoopConfig:
 @dataclass
 class EvalConfig:
     # Sequence lengths to evaluate; null means the task's generalisation protocol.
-    lengths: Optional[list[int]] = None
+    lengths: list[int] | None = None
     num_sequences: int = 1000
     batch_size: int = 500
 

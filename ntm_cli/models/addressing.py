@@ -48,7 +48,7 @@ def circular_shift(w: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """w~(i) = sum_j w_g(j) s(i - j), the circular convolution of eq. (8).
 
     w: [batch, heads, N]; shift: [batch, heads, S], a distribution over the
-    S = 2 r + 1 integer shifts -r..r (entry k is the shift k - r). A one-hot
+    S = 2 r + 1 <= N integer shifts -r..r (entry k is the shift k - r). A one-hot
     shift at +1 moves every weight one location forward, like ``torch.roll``.
     Returns [batch, heads, N].
     """

@@ -64,6 +64,8 @@ class NTM(nn.Module):
         super().__init__()
         if memory_init not in MEMORY_INITS:
             raise ValueError(f"memory_init must be one of {MEMORY_INITS}, got {memory_init!r}")
+        if 2 * shift_range + 1 > memory_n:
+            raise ValueError(f"shift_range={shift_range} needs memory_n >= {2 * shift_range + 1}, got {memory_n}")
         self.memory_n, self.memory_m = memory_n, memory_m
         self.read_heads, self.write_heads = read_heads, write_heads
         self.shifts = 2 * shift_range + 1
@@ -120,9 +122,7 @@ class NTM(nn.Module):
         weights = addressing.address(key, beta, gate, shift, gamma, state.weights, state.memory)
 
         erase, add = write_params.view(batch, self.write_heads, 2 * self.memory_m).chunk(2, dim=-1)
-        memory = addressing.write(
-            state.memory, weights[:, self.read_heads :], torch.sigmoid(erase), torch.tanh(add)
-        )
+        memory = addressing.write(state.memory, weights[:, self.read_heads :], torch.sigmoid(erase), torch.tanh(add))
         reads = addressing.read(memory, weights[:, : self.read_heads])
         features = torch.cat([h, reads.flatten(1)], dim=-1)
         return features, NTMState(controller_state, reads, weights, memory)

@@ -1,0 +1,196 @@
+"""End-to-end: the real ``ntm`` command, run as a subprocess in a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from conftest import TINY, run_ntm
+
+
+def _events(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir / "tb"))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_train_writes_a_complete_run_directory(trained_run):
+    """.hydra, last/best/periodic checkpoints, TensorBoard events, the log and metrics.json."""
+    assert (trained_run / ".hydra" / "config.yaml").is_file()
+    assert (trained_run / "train.log").is_file()
+    names = sorted(p.name for p in (trained_run / "checkpoints").iterdir())
+    assert names == ["best.pt", "last.pt", "step_0000003.pt", "step_0000006.pt"]
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert metrics["steps"] == 6 and metrics["sequences"] == 24
+    assert metrics["wall_seconds"] > 0 and metrics["parameters"] > 0
+    assert set(metrics["validation"]) == {"step", "cost_bits_per_sequence", "bit_errors_per_sequence"}
+    assert "solved_at_step" not in metrics
+
+
+def test_tensorboard_gets_every_scalar(trained_run):
+    scalars = _events(trained_run)
+    for tag in (
+        "train/loss",
+        "train/cost_bits_per_sequence",
+        "train/bit_errors_per_sequence",
+        "train/grad_norm",
+        "train/lr",
+        "train/sequences_per_second",
+    ):
+        assert [step for step, _ in scalars[tag]] == [2, 4, 6], tag
+    assert [step for step, _ in scalars["val/bit_errors_per_sequence"]] == [3, 6]
+    assert [step for step, _ in scalars["val/cost_bits_per_sequence"]] == [3, 6]
+
+
+def test_checkpoint_is_plain_data_that_loads_with_weights_only(trained_run):
+    ckpt = torch.load(trained_run / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["format"] == "ntm-checkpoint" and ckpt["step"] == 6 and ckpt["sequences"] == 24
+    assert isinstance(ckpt["config"], dict) and ckpt["config"]["model"]["memory_n"] == 8
+    assert set(ckpt["rng"]) >= {"data", "torch", "cuda"}
+    assert ckpt["optimizer"]["state"], "the optimizer state is saved"
+    assert any(k.startswith("controller.") for k in ckpt["model"])
+
+
+def test_target_bit_errors_stops_the_run_and_records_when(tmp_path):
+    """A target every model meets stops at the first validation, recording step, sequences and seconds."""
+    args = [a for a in TINY if not a.startswith("train.target_bit_errors")]
+    proc = run_ntm("train", *args, "train.target_bit_errors=1000", "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["steps"] == 3
+    assert metrics["solved_at_step"] == 3 and metrics["solved_at_sequences"] == 12
+    assert metrics["solved_at_seconds"] > 0
+
+
+def test_the_same_seed_trains_the_same_model(tmp_path):
+    """Every random draw comes from the seed: two runs give identical parameters and metrics."""
+    runs = []
+    for name in ("a", "b"):
+        proc = run_ntm("train", *TINY, "seed=3", f"hydra.run.dir={name}", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        runs.append(torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=True))
+    a, b = runs
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["best"] == b["best"]
+
+
+def test_eval_reports_each_length_and_writes_eval_json(trained_run, tmp_path):
+    ckpt = trained_run / "checkpoints" / "best.pt"
+    proc = run_ntm(
+        "eval", f"checkpoint={ckpt}", "eval.lengths=[2,5]", "eval.num_sequences=6", "hydra.run.dir=ev", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    assert list(result["lengths"]) == ["1-3", "2", "5"]
+    for row in result["lengths"].values():
+        assert set(row) == {"bit_errors_per_sequence", "cost_bits_per_sequence"}
+        assert 0 <= row["bit_errors_per_sequence"] <= 5 * 8
+    assert "bit errors/seq" in proc.stdout and "\n       5  " in proc.stdout
+
+
+def test_eval_defaults_to_the_papers_copy_lengths(trained_run, tmp_path):
+    ckpt = trained_run / "checkpoints" / "last.pt"
+    proc = run_ntm("eval", f"checkpoint={ckpt}", "eval.num_sequences=2", "hydra.run.dir=ev", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    assert list(result["lengths"]) == ["1-3", "10", "20", "30", "50", "120"]
+
+
+def test_multirun_runs_each_job_in_its_own_folder(tmp_path):
+    proc = run_ntm("train", "-m", *TINY, "seed=0,1", "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for seed in (0, 1):
+        (job,) = (tmp_path / "sweep").glob(f"*seed={seed},*")  # named by the job's overrides
+        metrics = json.loads((job / "metrics.json").read_text())
+        assert metrics["steps"] == 6
+
+
+def test_help_and_cfg_job_show_the_config(tmp_path):
+    proc = run_ntm("train", "--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "controller: feedforward, lstm" in proc.stdout and "task: copy" in proc.stdout
+    proc = run_ntm("train", "controller=feedforward", "--cfg", "job", cwd=tmp_path)
+    assert proc.returncode == 0 and "name: feedforward" in proc.stdout
+    proc = run_ntm("eval", "--help", cwd=tmp_path)
+    assert proc.returncode == 0 and "checkpoint=PATH" in proc.stdout
+    assert not (tmp_path / "outputs").exists(), "--help and --cfg write nothing"
+
+
+def test_shell_completion_completes_groups_and_subcommands(tmp_path):
+    def complete(line):
+        env = {"COMP_LINE": line, "COMP_POINT": str(len(line))}
+        return run_ntm("-sc", "query=bash", cwd=tmp_path, env=env).stdout.split()
+
+    assert complete("ntm tr") == ["train"]
+    assert "controller=feedforward" in complete("ntm train controller=f")
+    assert "task=copy" in complete("ntm train task=")
+    assert "complete -o nospace" in run_ntm("train", "-sc", "install=bash", cwd=tmp_path).stdout
+
+
+BAD_TRAIN_INPUTS = [
+    (["task=nope"], "unknown task 'nope'"),
+    (["controller=gru"], "unknown controller 'gru'"),
+    (["model=transformer"], "unknown model 'transformer'"),
+    (["optimizer=sgd"], "unknown optimizer 'sgd'"),
+    (["device=tpu"], "unknown device 'tpu'"),
+    (["trian.steps=5"], "unknown key 'trian.steps'"),
+    (["+foo=1"], "unknown key 'foo'"),
+    (["train.steps=abc"], "train.steps"),
+    (["train.batch_size=0"], "train.batch_size=0 must be greater than 0"),
+    (["model.memory_n=-4"], "model.memory_n=-4 must be greater than 0"),
+    (["task.min_len=5", "task.max_len=2"], "set task.min_len <= task.max_len"),
+]
+if not torch.cuda.is_available():
+    BAD_TRAIN_INPUTS.append((["device=cuda"], "use device=cpu or device=auto"))
+
+
+@pytest.mark.parametrize(("args", "words"), BAD_TRAIN_INPUTS, ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_bad_train_input_gets_one_clear_line(tmp_path, args, words):
+    proc = run_ntm("train", *TINY, *args, "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ntm train: error: "), proc.stderr
+    assert words in lines[0]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_bad_eval_input_gets_one_clear_line(trained_run, tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(os.urandom(256))
+    plain = tmp_path / "plain.pt"
+    torch.save({"weight": torch.zeros(2)}, plain)
+    ckpt = trained_run / "checkpoints" / "best.pt"
+    cases = [
+        ([], "checkpoint is required"),
+        (["checkpoint=missing.pt"], "does not exist"),
+        ([f"checkpoint={tmp_path}"], "is a folder"),
+        ([f"checkpoint={garbage}"], "cannot be loaded"),
+        ([f"checkpoint={plain}"], "is not an ntm checkpoint"),
+        ([f"checkpoint={ckpt}", "train.steps=3"], "unknown key 'train.steps'"),
+        ([f"checkpoint={ckpt}", "model.memory_n=64"], "unknown key 'model.memory_n'"),
+        ([f"checkpoint={ckpt}", "eval.lengths=[0]"], "every length must be greater than 0"),
+    ]
+    before = ckpt.read_bytes()
+    for args, words in cases:
+        proc = run_ntm("eval", *args, "hydra.run.dir=ev", cwd=tmp_path)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert len(lines) == 1 and lines[0].startswith("ntm eval: error: ") and words in lines[0], (args, lines)
+    assert ckpt.read_bytes() == before
+
+
+def test_a_run_directory_is_never_overwritten(trained_run, tmp_path):
+    before = (trained_run / "checkpoints" / "last.pt").read_bytes()
+    proc = run_ntm("train", *TINY, f"hydra.run.dir={trained_run}", cwd=tmp_path)
+    assert proc.returncode == 2 and "already holds a training run" in proc.stderr
+    assert (trained_run / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_unknown_subcommand(tmp_path):
+    proc = run_ntm("fit", cwd=tmp_path)
+    assert proc.returncode == 2 and "unknown command 'fit'" in proc.stderr

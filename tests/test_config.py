@@ -1,0 +1,76 @@
+"""Config schemas and validation: every value is type-checked and range-checked."""
+
+import pytest
+from omegaconf import OmegaConf
+from omegaconf.errors import ValidationError
+
+from ntm_cli.config import (
+    ConfigError,
+    EvalCommandConfig,
+    TrainCommandConfig,
+    train_config_from_dict,
+    validate_eval,
+    validate_train,
+)
+
+
+def _train(**overrides):
+    cfg = OmegaConf.structured(TrainCommandConfig)
+    for key, value in overrides.items():
+        OmegaConf.update(cfg, key, value)
+    return cfg
+
+
+def test_defaults_are_valid():
+    validate_train(_train())
+    validate_eval(OmegaConf.structured(EvalCommandConfig))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("task.name", "nope", "task=nope is not known"),
+        ("controller.name", "gru", "controller=gru is not known"),
+        ("optimizer.name", "sgd", "optimizer=sgd is not known"),
+        ("device.name", "tpu", "device=tpu is not known"),
+        ("model.memory_init", "zeros", "model.memory_init=zeros is not known"),
+        ("model.memory_n", 0, "model.memory_n=0 must be greater than 0"),
+        ("controller.hidden_size", -3, "controller.hidden_size=-3 must be greater than 0"),
+        ("train.batch_size", 0, "train.batch_size=0 must be greater than 0"),
+        ("train.steps", -1, "train.steps=-1 must be greater than 0"),
+        ("optimizer.lr", 0.0, "optimizer.lr=0.0 must be greater than 0"),
+        ("eval.num_sequences", 0, "eval.num_sequences=0 must be greater than 0"),
+        ("eval.lengths", [5, 0], "every length must be greater than 0"),
+        ("train.target_bit_errors", -0.5, "must be 0 or more"),
+        ("model.shift_range", 70, "needs model.memory_n >= 141"),
+    ],
+)
+def test_out_of_range_values_are_named(key, value, words):
+    with pytest.raises(ConfigError, match=words):
+        validate_train(_train(**{key: value}))
+
+
+def test_min_len_above_max_len_is_refused():
+    with pytest.raises(ConfigError, match="task.min_len=5 is greater than task.max_len=2"):
+        validate_train(_train(**{"task.min_len": 5, "task.max_len": 2}))
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        validate_train(_train(**{"train.steps": 0, "model.memory_m": 0}))
+    assert "train.steps=0" in str(info.value) and "model.memory_m=0" in str(info.value)
+
+
+def test_wrong_types_are_refused_by_the_schema():
+    cfg = _train()
+    with pytest.raises(ValidationError):
+        cfg.train.steps = "many"
+    with pytest.raises(ValidationError):
+        cfg.model.memory_n = 1.5
+
+
+def test_a_checkpoint_config_round_trips_through_plain_data():
+    cfg = _train(**{"model.memory_n": 64, "controller.name": "feedforward"})
+    again = train_config_from_dict(OmegaConf.to_container(cfg))
+    assert again == cfg
+    assert OmegaConf.get_type(again) is TrainCommandConfig
