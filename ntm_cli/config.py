@@ -58,7 +58,7 @@ class ControllerConfig:
 @dataclass
 class OptimizerConfig:
     name: str = "adam"
-    lr: float = 1e-3
+    lr: float = 1e-2
     # RMSProp's momentum and smoothing constant (torch's ``alpha``).
     momentum: float = 0.0
     alpha: float = 0.99
