@@ -82,8 +82,10 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     (run_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
-    log.info("%s", format_table(rows, train_range, n))
-    log.info("wrote %s", run_dir / "eval.json")
+    table = format_table(rows, train_range, n)
+    print(table)
+    (run_dir / "eval.txt").write_text(table + "\n")
+    log.info("evaluated %s at lengths %s; wrote %s", cfg.checkpoint, ", ".join(rows), run_dir / "eval.json")
     return result
 
 
