@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 # A model and task small enough that a whole run takes a second or two.
 TINY = [
@@ -37,6 +38,15 @@ def run_ntm(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Comple
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([ntm_executable(), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Tiny tensors run much faster on one intra-op thread than on several on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

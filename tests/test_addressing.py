@@ -17,13 +17,7 @@ from ntm_cli.models import addressing as A
 B, H, N, M = 3, 2, 16, 4  # sizes of the random property tests
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """These tensors are tiny: one intra-op thread is much faster than several on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def t(values, dtype=torch.float32) -> torch.Tensor:

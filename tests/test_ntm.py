@@ -12,13 +12,7 @@ from ntm_cli.models.ntm import NTM, NTMState
 CONTROLLERS = ["lstm", "feedforward"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """These tensors are tiny: one intra-op thread is much faster than several on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def small_ntm(controller: str = "lstm", **kwargs) -> NTM:
