@@ -58,9 +58,13 @@ def _typed(cfg: DictConfig, schema: type) -> DictConfig:
 
 def _run_job(run: Callable[[DictConfig, Path], object], schema: type, cfg: DictConfig) -> None:
     try:
-        run(_typed(cfg, schema), Path(HydraConfig.get().runtime.output_dir))
-    except (ConfigError, CheckpointError, OmegaConfBaseException) as ex:
+        typed = _typed(cfg, schema)
+    except OmegaConfBaseException as ex:
         raise UserError(one_line(ex)) from None
+    try:
+        run(typed, Path(HydraConfig.get().runtime.output_dir))
+    except (ConfigError, CheckpointError) as ex:
+        raise UserError(str(ex)) from None
 
 
 def _train_job(cfg: DictConfig) -> None:
@@ -104,8 +108,6 @@ def one_line(ex: BaseException) -> str:
         first = msg[0] if msg else type(inner).__name__
         key = re.search(r"full_key: (\S+)", str(inner))
         where = f" (key {key.group(1)})" if key else ""
-        if "Missing mandatory value" in first:
-            return f"{key.group(1) if key else 'a value'} is required; give it as KEY=VALUE (e.g. checkpoint=PATH)"
         return f"{first}{where}; give a value of the type shown by `ntm {{train,eval}} --help`"
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return " ".join(lines) if lines else type(ex).__name__

@@ -205,7 +205,10 @@ def validate_train(cfg: DictConfig | TrainCommandConfig) -> None:
 
 def validate_eval(cfg: DictConfig | EvalCommandConfig) -> None:
     """Raises ConfigError naming every invalid evaluation setting at once."""
-    _raise(_device_problems(cfg.device) + _eval_problems(cfg.eval))
+    problems = _device_problems(cfg.device) + _eval_problems(cfg.eval)
+    if OmegaConf.is_missing(cfg, "checkpoint"):
+        problems.insert(0, "checkpoint is required: ntm eval checkpoint=PATH (a .pt file written by ntm train)")
+    _raise(problems)
 
 
 def train_config_from_dict(data: dict[str, Any]) -> DictConfig:

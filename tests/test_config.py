@@ -23,7 +23,7 @@ def _train(**overrides):
 
 def test_defaults_are_valid():
     validate_train(_train())
-    validate_eval(OmegaConf.structured(EvalCommandConfig))
+    validate_eval(OmegaConf.structured(EvalCommandConfig(checkpoint="x.pt")))
 
 
 @pytest.mark.parametrize(
@@ -74,3 +74,8 @@ def test_a_checkpoint_config_round_trips_through_plain_data():
     again = train_config_from_dict(OmegaConf.to_container(cfg))
     assert again == cfg
     assert OmegaConf.get_type(again) is TrainCommandConfig
+
+
+def test_eval_needs_a_checkpoint():
+    with pytest.raises(ConfigError, match="checkpoint is required"):
+        validate_eval(OmegaConf.structured(EvalCommandConfig))
