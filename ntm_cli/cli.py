@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ntm_cli.checkpoint import CheckpointError
-from ntm_cli.config import ConfigError, EvalCommandConfig, TrainCommandConfig, register_configs
+from ntm_cli.config import ConfigError, EvalCommandConfig, register_configs, typed_train_config
 
 USAGE = """usage: ntm {train,eval} [KEY=VALUE ...] [-m] [--cfg job] [--help]
 
@@ -49,20 +49,22 @@ class UserError(SystemExit):
     """
 
 
-def _typed(cfg: DictConfig, schema: type) -> DictConfig:
-    """Merges ``cfg`` into its schema: refuses keys the schema lacks (such as ``+foo=1``)."""
+def _typed_eval_config(plain: dict) -> DictConfig:
+    return OmegaConf.merge(OmegaConf.structured(EvalCommandConfig), plain)
+
+
+def _run_job(run: Callable[[DictConfig, Path], object], typed: Callable[[dict], DictConfig], cfg: DictConfig) -> None:
+    """Types the composed config (refusing keys the schema lacks, such as ``+foo=1``), then runs."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain.pop("hydra", None)
-    return OmegaConf.merge(OmegaConf.structured(schema), plain)
-
-
-def _run_job(run: Callable[[DictConfig, Path], object], schema: type, cfg: DictConfig) -> None:
     try:
-        typed = _typed(cfg, schema)
+        typed_cfg = typed(plain)
     except OmegaConfBaseException as ex:
         raise UserError(one_line(ex)) from None
+    except ConfigError as ex:
+        raise UserError(str(ex)) from None
     try:
-        run(typed, Path(HydraConfig.get().runtime.output_dir))
+        run(typed_cfg, Path(HydraConfig.get().runtime.output_dir))
     except (ConfigError, CheckpointError) as ex:
         raise UserError(str(ex)) from None
 
@@ -72,13 +74,13 @@ def _train_job(cfg: DictConfig) -> None:
 
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     progress = sys.stderr.isatty() and not multirun
-    _run_job(lambda c, d: train(c, d, progress=progress), TrainCommandConfig, cfg)
+    _run_job(lambda c, d: train(c, d, progress=progress), typed_train_config, cfg)
 
 
 def _eval_job(cfg: DictConfig) -> None:
     from ntm_cli.evaluate import evaluate
 
-    _run_job(evaluate, EvalCommandConfig, cfg)
+    _run_job(evaluate, _typed_eval_config, cfg)
 
 
 JOBS: dict[str, Callable[[DictConfig], None]] = {"train": _train_job, "eval": _eval_job}

@@ -9,15 +9,18 @@ run once, at the start of a command.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import dataclasses
+from dataclasses import dataclass, field, make_dataclass
+from functools import cache
+from typing import Any, get_type_hints
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from ntm_cli.models.ntm import MEMORY_INITS
+from tasks import TASKS
 
-TASK_NAMES = ("copy",)
+TASK_NAMES = tuple(TASKS)
 MODEL_NAMES = ("ntm",)
 CONTROLLER_NAMES = ("lstm", "feedforward")
 OPTIMIZER_NAMES = ("adam", "rmsprop")
@@ -28,12 +31,14 @@ class ConfigError(ValueError):
     """A user's config is invalid; the message says what is wrong and how to fix it."""
 
 
-@dataclass
-class TaskConfig:
-    name: str = "copy"
-    width: int = 8
-    min_len: int = 1
-    max_len: int = 20
+@cache
+def task_schema(name: str) -> type:
+    """The config schema of task ``name``: ``name`` plus the generator dataclass's fields."""
+    cls = TASKS[name]
+    hints = get_type_hints(cls)
+    columns = [("name", str, field(default=name))]
+    columns += [(f.name, hints[f.name], field(default=f.default)) for f in dataclasses.fields(cls)]
+    return make_dataclass(f"{cls.__name__}Config", columns)
 
 
 @dataclass
@@ -86,22 +91,29 @@ class TrainLoopConfig:
     val_sequences: int = 1000
     clip_grad_norm: float | None = 10.0
     clip_grad_value: float | None = None
+    # Stop (after a last validation) once training has run this many seconds; null: no limit.
+    max_seconds: float | None = None
     # Periodic checkpoints (step_XXXXXXX.pt) kept besides last.pt and best.pt.
     keep_checkpoints: int = 3
 
 
 @dataclass
 class EvalConfig:
-    # Sequence lengths to evaluate; null means the task's generalisation protocol.
+    # The sizes to evaluate (copy: lengths; repeat_copy: lengths, with eval.repeats;
+    # associative_recall: numbers of items); null means the task's generalisation protocol.
     lengths: list[int] | None = None
+    repeats: list[int] | None = None
     num_sequences: int = 1000
     batch_size: int = 500
+    # Evaluate with this many memory locations instead of the trained model's (NTM, non-learned memory).
+    memory_n: int | None = None
 
 
 @dataclass
 class TrainCommandConfig:
     seed: int = 0
-    task: TaskConfig = field(default_factory=TaskConfig)
+    # One of task_schema(NAME); typed by ``typed_train_config`` once the name is known.
+    task: Any = MISSING
     model: ModelConfig = field(default_factory=ModelConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
@@ -121,10 +133,11 @@ class EvalCommandConfig:
 def register_configs() -> None:
     """Puts the schemas in Hydra's ConfigStore, where the YAML files find them."""
     cs = ConfigStore.instance()
+    for name in TASKS:
+        cs.store(group="schema/task", name=name, node=task_schema(name))
     for name, node in (
         ("train", TrainCommandConfig),
         ("eval", EvalCommandConfig),
-        ("task", TaskConfig),
         ("model", ModelConfig),
         ("controller", ControllerConfig),
         ("optimizer", OptimizerConfig),
@@ -152,6 +165,9 @@ def _eval_problems(cfg: EvalConfig) -> list[str]:
         if len(cfg.lengths) == 0:
             problems.append("eval.lengths=[] is empty; give at least one length, or null for the task's protocol")
         problems += [f"eval.lengths has {n}; every length must be greater than 0" for n in cfg.lengths if n <= 0]
+    if cfg.repeats is not None:
+        problems += [f"eval.repeats has {n}; every count must be greater than 0" for n in cfg.repeats if n <= 0]
+    _check_positive(problems, cfg, "eval", ("memory_n",))
     return problems
 
 
@@ -167,6 +183,24 @@ def _raise(problems: list[str]) -> None:
         raise ConfigError("; ".join(problems))
 
 
+def _task_problems(task: Any) -> list[str]:
+    problems: list[str] = []
+    keys = tuple(k for k in task if k != "name")
+    _check_positive(problems, task, "task", keys)
+    for key in keys:
+        if key.startswith("min_") and f"max_{key[4:]}" in task:
+            lo, hi = task[key], task[f"max_{key[4:]}"]
+            if lo > hi:
+                problems.append(
+                    f"task.{key}={lo} is greater than task.max_{key[4:]}={hi}; set task.{key} <= task.max_{key[4:]}"
+                )
+    if task.name == "associative_recall" and task.min_items < 2:
+        problems.append(f"task.min_items={task.min_items}: a query needs an item after it; use 2 or more")
+    if task.name == "priority_sort" and task.num_outputs > task.num_inputs:
+        problems.append(f"task.num_outputs={task.num_outputs} exceeds task.num_inputs={task.num_inputs}")
+    return problems
+
+
 def validate_train(cfg: DictConfig | TrainCommandConfig) -> None:
     """Raises ConfigError naming every out-of-range or inconsistent value at once."""
     p: list[str] = []
@@ -175,12 +209,8 @@ def validate_train(cfg: DictConfig | TrainCommandConfig) -> None:
     _check_choice(p, "controller", cfg.controller.name, CONTROLLER_NAMES)
     _check_choice(p, "optimizer", cfg.optimizer.name, OPTIMIZER_NAMES)
     _check_choice(p, "model.memory_init", cfg.model.memory_init, MEMORY_INITS)
-    _check_positive(p, cfg.task, "task", ("width", "min_len", "max_len"))
-    if cfg.task.min_len > cfg.task.max_len:
-        p.append(
-            f"task.min_len={cfg.task.min_len} is greater than task.max_len={cfg.task.max_len}; "
-            "set task.min_len <= task.max_len"
-        )
+    if cfg.task.name in TASK_NAMES:
+        p += _task_problems(cfg.task)
     _check_positive(p, cfg.model, "model", ("memory_n", "memory_m", "read_heads", "write_heads"))
     if cfg.model.shift_range < 0:
         p.append(f"model.shift_range={cfg.model.shift_range} must be 0 or more")
@@ -194,7 +224,7 @@ def validate_train(cfg: DictConfig | TrainCommandConfig) -> None:
         "train",
         ("steps", "batch_size", "checkpoint_every", "eval_every", "log_every", "val_sequences"),
     )
-    _check_positive(p, cfg.train, "train", ("clip_grad_norm", "clip_grad_value"))
+    _check_positive(p, cfg.train, "train", ("clip_grad_norm", "clip_grad_value", "max_seconds"))
     if cfg.train.target_bit_errors is not None and cfg.train.target_bit_errors < 0:
         p.append(f"train.target_bit_errors={cfg.train.target_bit_errors} must be 0 or more (or null)")
     if cfg.train.keep_checkpoints < 0:
@@ -211,6 +241,17 @@ def validate_eval(cfg: DictConfig | EvalCommandConfig) -> None:
     _raise(problems)
 
 
-def train_config_from_dict(data: dict[str, Any]) -> DictConfig:
-    """Rebuilds a typed training config from the plain dict a checkpoint holds."""
-    return OmegaConf.merge(OmegaConf.structured(TrainCommandConfig), data)
+def typed_train_config(data: dict[str, Any]) -> DictConfig:
+    """A typed training config from plain data (a composed config or a checkpoint's).
+
+    Raises ConfigError for an unknown task and OmegaConf errors for unknown
+    keys or wrong types.
+    """
+    data = dict(data)
+    task = dict(data.pop("task", None) or {"name": "copy"})
+    name = task.get("name", "copy")
+    if name not in TASK_NAMES:
+        raise ConfigError(f"task={name} is not known; use one of: {', '.join(TASK_NAMES)}")
+    cfg = OmegaConf.merge(OmegaConf.structured(TrainCommandConfig), data)
+    cfg.task = OmegaConf.merge(OmegaConf.structured(task_schema(name)), task)
+    return cfg

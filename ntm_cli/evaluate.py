@@ -9,20 +9,27 @@ from typing import NamedTuple
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from ntm_cli import checkpoint
-from ntm_cli.config import train_config_from_dict, validate_eval
+from ntm_cli.checkpoint import CheckpointError
+from ntm_cli.config import typed_train_config, validate_eval
 from ntm_cli.factory import build_model, build_task, data_generator, resolve_device
+from ntm_cli.models.ntm import resize_memory
 from tasks import bit_errors, masked_bce_bits
 
 log = logging.getLogger(__name__)
 
 
 class Metrics(NamedTuple):
-    """Means over the evaluated sequences."""
+    """Means over the evaluated sequences; the optimal cost only for tasks that define one (ngram)."""
 
     cost_bits_per_sequence: float
     bit_errors_per_sequence: float
+    optimal_cost_bits_per_sequence: float | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: v for k, v in self._asdict().items() if v is not None}
 
 
 @torch.no_grad()
@@ -33,21 +40,26 @@ def measure(
     num_sequences: int,
     batch_size: int,
     device: torch.device,
-    min_len: int | None = None,
-    max_len: int | None = None,
+    **overrides: int,
 ) -> Metrics:
-    """Cost in bits and bit errors per sequence on ``num_sequences`` fresh episodes."""
+    """Cost in bits and bit errors per sequence on ``num_sequences`` fresh episodes.
+
+    ``overrides`` go to ``task.sample`` (e.g. min_len=50, max_len=50).
+    """
     was_training = model.training
     model.eval()
-    cost = torch.zeros((), device=device)
-    errors = torch.zeros((), device=device)
+    totals = torch.zeros(3, device=device)  # cost, bit errors, optimal cost
+    optimal = getattr(task, "optimal_cost_bits", None)
     for start in range(0, num_sequences, batch_size):
-        batch = task.sample(min(batch_size, num_sequences - start), generator, min_len, max_len).to(device)
+        batch = task.sample(min(batch_size, num_sequences - start), generator, **overrides).to(device)
         logits, _ = model(batch.inputs)
-        cost += masked_bce_bits(logits, batch).sum()
-        errors += bit_errors(logits, batch).sum()
+        totals[0] += masked_bce_bits(logits, batch).sum()
+        totals[1] += bit_errors(logits, batch).sum()
+        if optimal is not None:
+            totals[2] += optimal(batch).sum()
     model.train(was_training)
-    return Metrics(cost.item() / num_sequences, errors.item() / num_sequences)
+    cost, errors, best = (totals / num_sequences).tolist()
+    return Metrics(cost, errors, best if optimal is not None else None)
 
 
 def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
@@ -55,19 +67,29 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     validate_eval(cfg)
     device = resolve_device(cfg.device)
     ckpt = checkpoint.load(cfg.checkpoint)
-    train_cfg = train_config_from_dict(ckpt["config"])
+    try:
+        train_cfg = typed_train_config(ckpt["config"])
+    except OmegaConfBaseException as ex:
+        raise CheckpointError(f"{cfg.checkpoint} holds a config this ntm cannot read ({ex}); retrain it") from None
     task = build_task(train_cfg.task)
+    if cfg.eval.memory_n is not None:
+        train_cfg.model.memory_n = cfg.eval.memory_n
     model = build_model(train_cfg, task).to(device)
-    model.load_state_dict(ckpt["model"])
+    try:
+        model.load_state_dict(resize_memory(ckpt["model"], train_cfg.model.memory_n))
+    except (RuntimeError, ValueError) as ex:
+        first = str(ex).strip().splitlines()[0]
+        raise CheckpointError(f"{cfg.checkpoint} does not fit the model its config describes: {first}") from None
 
-    lengths = cfg.eval.lengths or train_cfg.eval.lengths or list(task.default_eval_lengths)
+    protocol = task.eval_rows(
+        lengths=cfg.eval.lengths or train_cfg.eval.lengths, repeats=cfg.eval.repeats or train_cfg.eval.repeats
+    )
     generator = data_generator(cfg.seed, "eval")
     n, bs = cfg.eval.num_sequences, cfg.eval.batch_size
-    rows: dict[str, Metrics] = {}
-    train_range = f"{task.min_len}-{task.max_len}"
-    rows[train_range] = measure(model, task, generator, n, bs, device)
-    for length in lengths:
-        rows[str(length)] = measure(model, task, generator, n, bs, device, length, length)
+    train_range = task.train_range
+    rows = {train_range: measure(model, task, generator, n, bs, device)}
+    for name, overrides in protocol.items():
+        rows[name] = measure(model, task, generator, n, bs, device, **overrides)
 
     result = {
         "checkpoint": str(Path(cfg.checkpoint).resolve()),
@@ -75,26 +97,30 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         "model": train_cfg.model.name,
         "controller": train_cfg.controller.name,
         "trained_step": ckpt["step"],
+        "memory_n": train_cfg.model.memory_n,
         "num_sequences": n,
         "seed": cfg.seed,
         "train_range": train_range,
-        "lengths": {k: v._asdict() for k, v in rows.items()},
+        "rows": {k: v.as_dict() for k, v in rows.items()},
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     (run_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     table = format_table(rows, train_range, n)
     print(table)
     (run_dir / "eval.txt").write_text(table + "\n")
-    log.info("evaluated %s at lengths %s; wrote %s", cfg.checkpoint, ", ".join(rows), run_dir / "eval.json")
+    log.info("evaluated %s on %s; wrote %s", cfg.checkpoint, "; ".join(rows), run_dir / "eval.json")
     return result
 
 
 def format_table(rows: dict[str, Metrics], train_range: str, num_sequences: int) -> str:
-    """A plain-text table, one row per length."""
-    lines = [
-        f"{num_sequences} sequences per length (length {train_range} = the training range)",
-        f"{'length':>8}  {'bit errors/seq':>14}  {'cost bits/seq':>13}",
-    ]
+    """A plain-text table, one row per evaluated setting."""
+    optimal = any(m.optimal_cost_bits_per_sequence is not None for m in rows.values())
+    width = max(len(name) for name in rows)
+    header = f"{'':<{width}}  {'bit errors/seq':>14}  {'cost bits/seq':>13}" + ("  optimal bits/seq" if optimal else "")
+    lines = [f"{num_sequences} sequences per row (the first row is the training range: {train_range})", header]
     for name, m in rows.items():
-        lines.append(f"{name:>8}  {m.bit_errors_per_sequence:>14.3f}  {m.cost_bits_per_sequence:>13.3f}")
+        line = f"{name:<{width}}  {m.bit_errors_per_sequence:>14.3f}  {m.cost_bits_per_sequence:>13.3f}"
+        if m.optimal_cost_bits_per_sequence is not None:
+            line += f"  {m.optimal_cost_bits_per_sequence:>16.3f}"
+        lines.append(line)
     return "\n".join(lines)

@@ -84,7 +84,7 @@ class Trainer:
             "sequences": self.sequences,
             "wall_seconds": round(self.wall_seconds, 3),
             "parameters": count_parameters(self.model),
-            "validation": None if self.validation is None else {"step": self.step, **self.validation._asdict()},
+            "validation": None if self.validation is None else {"step": self.step, **self.validation.as_dict()},
             "best": self.best,
         }
         if self.solved is not None:
@@ -154,10 +154,11 @@ class Trainer:
                     bar.set_postfix(cost=f"{mean_cost:.3f}", bit_err=f"{mean_errors:.3f}", seq_s=f"{rate:.0f}")
                     acc.zero_()
                     logged_at, logged_sequences = now, self.sequences
-                if self.step % t.eval_every == 0 or self.step == t.steps:
-                    self.wall_seconds = time.perf_counter() - started
-                    if self.after_validation(writer):
-                        break
+                self.wall_seconds = time.perf_counter() - started
+                out_of_time = t.max_seconds is not None and self.wall_seconds >= t.max_seconds
+                validate = self.step % t.eval_every == 0 or self.step == t.steps or out_of_time
+                if validate and (self.after_validation(writer) or out_of_time):
+                    break
                 if self.step % t.checkpoint_every == 0:
                     self.save(["last.pt", f"step_{self.step:07d}.pt"])
         bar.close()
@@ -183,6 +184,8 @@ class Trainer:
         self.validation = v = self.validate()
         writer.add_scalar("val/cost_bits_per_sequence", v.cost_bits_per_sequence, self.step)
         writer.add_scalar("val/bit_errors_per_sequence", v.bit_errors_per_sequence, self.step)
+        if v.optimal_cost_bits_per_sequence is not None:
+            writer.add_scalar("val/optimal_cost_bits_per_sequence", v.optimal_cost_bits_per_sequence, self.step)
         log.info(
             "step %d: validation bit errors/seq %.4f, cost %.4f bits/seq",
             self.step,
@@ -193,7 +196,7 @@ class Trainer:
         if reached and self.solved is None:
             self.solved = {"step": self.step, "sequences": self.sequences, "seconds": round(self.wall_seconds, 3)}
         if self.best is None or v.bit_errors_per_sequence < self.best["bit_errors_per_sequence"]:
-            self.best = {"step": self.step, **v._asdict()}
+            self.best = {"step": self.step, **v.as_dict()}
             self.save(["best.pt"])
         return reached
 

@@ -26,6 +26,21 @@ class Batch(NamedTuple):
         return Batch(*(t.to(device, non_blocking=True) for t in self))
 
 
+def place(values: torch.Tensor, offsets: torch.Tensor, valid: torch.Tensor, steps: int) -> torch.Tensor:
+    """Puts each episode's rows at its own time offset in a zero tensor.
+
+    values: [L, batch, C]; offsets: [batch]; valid: [L, batch] (False rows are
+    left out). Row t of episode b lands at step offsets[b] + t. Returns
+    [steps, batch, C].
+    """
+    length, batch, channels = values.shape
+    time = torch.arange(length).unsqueeze(1) + offsets  # (L, B)
+    time = torch.where(valid, time, steps)  # invalid rows go to a scratch step, dropped below
+    out = torch.zeros(steps + 1, batch, channels, dtype=values.dtype)
+    out.scatter_(0, time.unsqueeze(-1).expand(-1, -1, channels), values * valid.unsqueeze(-1))
+    return out[:steps]
+
+
 def masked_bce_bits(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
     """Cross-entropy summed over each episode's target bits, in bits, [batch].
 

@@ -26,11 +26,12 @@ sees before answering.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 
-from tasks.base import Batch
+from tasks.base import Batch, place
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,9 @@ class CopyTask:
     min_len: int = 1
     max_len: int = 20
 
+    name: ClassVar[str] = "copy"
     # The lengths of the paper's Figure 4, used by ``ntm eval`` by default.
-    default_eval_lengths: tuple[int, ...] = (10, 20, 30, 50, 120)
+    default_eval_lengths: ClassVar[tuple[int, ...]] = (10, 20, 30, 50, 120)
 
     @property
     def input_size(self) -> int:
@@ -52,41 +54,32 @@ class CopyTask:
     def output_size(self) -> int:
         return self.width
 
-    def max_steps(self, max_len: int | None = None) -> int:
-        """Time steps of the longest episode: 2 L + 1."""
-        return 2 * (self.max_len if max_len is None else max_len) + 1
+    @property
+    def train_range(self) -> str:
+        return f"length {self.min_len}-{self.max_len}"
 
-    def sample(
-        self,
-        batch_size: int,
-        generator: torch.Generator,
-        min_len: int | None = None,
-        max_len: int | None = None,
-    ) -> Batch:
+    def eval_rows(self, lengths: list[int] | None = None, **_: object) -> dict[str, dict[str, int]]:
+        """The generalisation protocol: one row per sequence length, with its sampling overrides."""
+        return {f"length {n}": {"min_len": n, "max_len": n} for n in lengths or self.default_eval_lengths}
+
+    def sample(self, batch_size: int, generator: torch.Generator, **overrides: int) -> Batch:
         """Draws ``batch_size`` episodes with lengths uniform in [min_len, max_len].
 
-        ``min_len``/``max_len`` default to the task's training range.
+        ``overrides`` (min_len, max_len) replace the training range, for evaluation.
         """
-        lo = self.min_len if min_len is None else min_len
-        hi = self.max_len if max_len is None else max_len
-        lengths = torch.randint(lo, hi + 1, (batch_size,), generator=generator)
+        spec = replace(self, **overrides)
+        lengths = torch.randint(spec.min_len, spec.max_len + 1, (batch_size,), generator=generator)
         longest = int(lengths.max())
         bits = torch.randint(0, 2, (longest, batch_size, self.width), generator=generator).float()
         time = torch.arange(longest).unsqueeze(1)  # (L, 1)
         bits = bits * (time < lengths).unsqueeze(-1)  # zero past each episode's length
 
         steps = 2 * longest + 1
+        valid = time < lengths  # (L, B)
         inputs = torch.zeros(steps, batch_size, self.input_size)
-        targets = torch.zeros(steps, batch_size, self.output_size)
         inputs[:longest, :, : self.width] = bits
-        columns = torch.arange(batch_size)
-        inputs[lengths, columns, self.width] = 1.0  # the delimiter at step L
+        inputs[lengths, torch.arange(batch_size), self.width] = 1.0  # the delimiter at step L
         # The answer of episode b occupies steps L_b + 1 .. 2 L_b.
-        answer_time = time + lengths + 1  # (L, B)
-        answer_time = torch.where(time < lengths, answer_time, steps)  # park padding out of range
-        padded = torch.zeros(steps + 1, batch_size, self.output_size)
-        padded.scatter_(0, answer_time.unsqueeze(-1).expand(-1, -1, self.width), bits)
-        targets = padded[:steps]
-        mask = torch.zeros(steps + 1, batch_size)
-        mask.scatter_(0, answer_time, 1.0)
-        return Batch(inputs, targets, mask[:steps], 2 * lengths + 1)
+        targets = place(bits, lengths + 1, valid, steps)
+        mask = place(torch.ones(longest, batch_size, 1), lengths + 1, valid, steps).squeeze(-1)
+        return Batch(inputs, targets, mask, 2 * lengths + 1)

@@ -85,11 +85,11 @@ def test_eval_reports_each_length_and_writes_eval_json(trained_run, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "ev" / "eval.json").read_text())
-    assert list(result["lengths"]) == ["1-3", "2", "5"]
-    for row in result["lengths"].values():
+    assert list(result["rows"]) == ["length 1-3", "length 2", "length 5"]
+    for row in result["rows"].values():
         assert set(row) == {"bit_errors_per_sequence", "cost_bits_per_sequence"}
         assert 0 <= row["bit_errors_per_sequence"] <= 5 * 8
-    assert "bit errors/seq" in proc.stdout and "\n       5  " in proc.stdout
+    assert "bit errors/seq" in proc.stdout and "\nlength 5  " in proc.stdout
 
 
 def test_eval_defaults_to_the_papers_copy_lengths(trained_run, tmp_path):
@@ -97,7 +97,7 @@ def test_eval_defaults_to_the_papers_copy_lengths(trained_run, tmp_path):
     proc = run_ntm("eval", f"checkpoint={ckpt}", "eval.num_sequences=2", "hydra.run.dir=ev", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "ev" / "eval.json").read_text())
-    assert list(result["lengths"]) == ["1-3", "10", "20", "30", "50", "120"]
+    assert list(result["rows"]) == ["length 1-3"] + [f"length {n}" for n in (10, 20, 30, 50, 120)]
 
 
 def test_multirun_runs_each_job_in_its_own_folder(tmp_path):

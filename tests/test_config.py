@@ -8,14 +8,14 @@ from ntm_cli.config import (
     ConfigError,
     EvalCommandConfig,
     TrainCommandConfig,
-    train_config_from_dict,
+    typed_train_config,
     validate_eval,
     validate_train,
 )
 
 
 def _train(**overrides):
-    cfg = OmegaConf.structured(TrainCommandConfig)
+    cfg = typed_train_config({"task": {"name": "copy"}})
     for key, value in overrides.items():
         OmegaConf.update(cfg, key, value)
     return cfg
@@ -71,7 +71,7 @@ def test_wrong_types_are_refused_by_the_schema():
 
 def test_a_checkpoint_config_round_trips_through_plain_data():
     cfg = _train(**{"model.memory_n": 64, "controller.name": "feedforward"})
-    again = train_config_from_dict(OmegaConf.to_container(cfg))
+    again = typed_train_config(OmegaConf.to_container(cfg))
     assert again == cfg
     assert OmegaConf.get_type(again) is TrainCommandConfig
 

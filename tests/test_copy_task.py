@@ -61,7 +61,7 @@ def test_same_seed_same_data_and_different_seed_different_data():
 
 def test_length_override_for_evaluation():
     """sample(min_len=L, max_len=L) gives every episode length L, beyond the training range too."""
-    b = CopyTask().sample(4, torch.Generator().manual_seed(0), 120, 120)
+    b = CopyTask().sample(4, torch.Generator().manual_seed(0), min_len=120, max_len=120)
     assert torch.all(b.steps == 241)
     assert b.mask.sum().item() == 4 * 120
 

@@ -137,3 +137,25 @@ class NTM(nn.Module):
             features.append(f)
         # One matrix multiply for the output layer over every step.
         return self.output(torch.stack(features)), state
+
+
+def resize_memory(state: dict[str, torch.Tensor], memory_n: int) -> dict[str, torch.Tensor]:
+    """An NTM state dict adapted to ``memory_n`` locations, for evaluation with a larger memory.
+
+    The NTM's weights do not depend on N, except the learned initial head
+    weightings [heads, N]: new locations get each head's mean logit over the
+    unfocused locations 1..N-1 (fewer locations keep the first ``memory_n``).
+    A learned initial memory is tied to its N and cannot be resized.
+    """
+    logits = state["initial_weight_logits"]
+    old_n = logits.shape[-1]
+    if memory_n == old_n:
+        return state
+    if "initial_memory" in state:
+        raise ValueError("a model trained with model.memory_init=learned cannot change memory_n")
+    if memory_n < old_n:
+        resized = logits[:, :memory_n]
+    else:
+        background = logits[:, 1:].mean(dim=-1, keepdim=True) if old_n > 1 else torch.zeros_like(logits)
+        resized = torch.cat([logits, background.expand(-1, memory_n - old_n)], dim=-1)
+    return {**state, "initial_weight_logits": resized.contiguous()}
