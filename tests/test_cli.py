@@ -8,6 +8,7 @@ import os
 import pytest
 import torch
 from conftest import TINY, run_ntm
+from omegaconf import OmegaConf
 
 
 def _events(run_dir):
@@ -194,3 +195,81 @@ def test_a_run_directory_is_never_overwritten(trained_run, tmp_path):
 def test_unknown_subcommand(tmp_path):
     proc = run_ntm("fit", cwd=tmp_path)
     assert proc.returncode == 2 and "unknown command 'fit'" in proc.stderr
+
+
+TASK_SIZES = {
+    "copy": ["task.max_len=3"],
+    "repeat_copy": ["task.max_len=2", "task.max_repeats=2"],
+    "associative_recall": ["task.max_items=3"],
+    "ngram": ["task.length=12"],
+    "priority_sort": ["task.num_inputs=5", "task.num_outputs=3"],
+}
+EVAL_SIZES = {
+    "copy": (["eval.lengths=[4]"], ["length 1-3", "length 4"]),
+    "repeat_copy": (
+        ["eval.lengths=[3]", "eval.repeats=[1,3]"],
+        ["length 1-2, repeats 1-2", "length 3, repeats 1", "length 3, repeats 3"],
+    ),
+    "associative_recall": (["eval.lengths=[4]"], ["items 2-3", "items 4"]),
+    "ngram": (["eval.lengths=[20]"], ["12 bits", "20 bits"]),
+    "priority_sort": (["eval.lengths=[10]"], ["5 inputs, 3 outputs", "10 inputs, 6 outputs"]),
+}
+
+
+@pytest.mark.parametrize("task", list(TASK_SIZES))
+def test_every_task_trains_and_evaluates(tmp_path, task):
+    """ntm train task=NAME then ntm eval on its checkpoint, for each of the paper's five tasks."""
+    tiny = [a for a in TINY if not a.startswith("task.")]
+    proc = run_ntm("train", f"task={task}", *tiny, *TASK_SIZES[task], "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    overrides, rows = EVAL_SIZES[task]
+    ckpt = tmp_path / "run" / "checkpoints" / "last.pt"
+    proc = run_ntm("eval", f"checkpoint={ckpt}", "eval.num_sequences=3", *overrides, "hydra.run.dir=ev", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    assert list(result["rows"]) == rows
+    for row in result["rows"].values():
+        assert row["cost_bits_per_sequence"] > 0
+        assert ("optimal_cost_bits_per_sequence" in row) == (task == "ngram")
+
+
+def test_eval_with_a_larger_memory_than_trained(trained_run, tmp_path):
+    """eval.memory_n runs a model trained with 8 locations on sequences that need 40."""
+    ckpt = trained_run / "checkpoints" / "best.pt"
+    args = ["eval.memory_n=64", "eval.lengths=[40]", "eval.num_sequences=2", "hydra.run.dir=ev"]
+    proc = run_ntm("eval", f"checkpoint={ckpt}", *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    assert result["memory_n"] == 64 and list(result["rows"]) == ["length 1-3", "length 40"]
+
+
+def test_max_seconds_stops_training_after_a_last_validation(tmp_path):
+    args = [a for a in TINY if not a.startswith("train.steps")]
+    proc = run_ntm("train", *args, "train.steps=100000", "train.max_seconds=0.5", "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert 0 < metrics["steps"] < 100000 and metrics["validation"]["step"] == metrics["steps"]
+
+
+@pytest.mark.parametrize("preset", ["copy", "associative_recall_ff", "priority_sort"])
+def test_graves2014_presets_pin_the_papers_settings(tmp_path, preset):
+    proc = run_ntm("train", f"experiment=graves2014/{preset}", "--cfg", "job", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    cfg = OmegaConf.create(proc.stdout)
+    assert cfg.optimizer.name == "rmsprop" and cfg.optimizer.momentum == 0.9
+    assert cfg.model.memory_n == 128 and cfg.model.memory_m == 20
+    assert cfg.train.clip_grad_value == 10.0
+    expected = {
+        "copy": ("copy", "lstm", 1, 100, 1, 1e-4),
+        "associative_recall_ff": ("associative_recall", "feedforward", 4, 256, 1, 1e-4),
+        "priority_sort": ("priority_sort", "lstm", 5, 100, 2, 3e-5),
+    }[preset]
+    got = (
+        cfg.task.name,
+        cfg.controller.name,
+        cfg.model.read_heads,
+        cfg.controller.hidden_size,
+        cfg.controller.layers,
+        cfg.optimizer.lr,
+    )
+    assert got == expected and cfg.model.write_heads == cfg.model.read_heads

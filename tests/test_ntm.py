@@ -257,3 +257,32 @@ def test_gradients_reach_every_parameter(controller):
         assert p.grad is not None, name
         assert torch.isfinite(p.grad).all(), name
         assert p.grad.abs().sum() > 0, name
+
+
+def test_resize_memory_pads_the_initial_weightings_with_their_background():
+    """Growing N keeps the trained logits and gives new locations the mean unfocused logit."""
+    from ntm_cli.models.ntm import resize_memory
+
+    state = {"initial_weight_logits": torch.tensor([[10.0, 1.0, 3.0]]), "other": torch.ones(2)}
+    grown = resize_memory(state, 5)["initial_weight_logits"]
+    assert torch.equal(grown, torch.tensor([[10.0, 1.0, 3.0, 2.0, 2.0]]))  # mean of 1 and 3
+    assert torch.equal(resize_memory(state, 2)["initial_weight_logits"], torch.tensor([[10.0, 1.0]]))
+    assert resize_memory(state, 3) is state
+
+
+def test_resized_model_loads_and_runs_longer_sequences():
+    from ntm_cli.models.ntm import resize_memory
+
+    small = small_ntm(memory_n=6)
+    big = small_ntm(memory_n=20)
+    big.load_state_dict(resize_memory(small.state_dict(), 20))
+    logits, state = big(torch.zeros(30, 2, 4))
+    assert logits.shape == (30, 2, 5) and state.memory.shape == (2, 20, 3)
+    torch.testing.assert_close(state.weights.sum(-1), torch.ones(2, 4))
+
+
+def test_a_learned_memory_cannot_be_resized():
+    from ntm_cli.models.ntm import resize_memory
+
+    with pytest.raises(ValueError, match="memory_init=learned"):
+        resize_memory(small_ntm(memory_init="learned").state_dict(), 12)
