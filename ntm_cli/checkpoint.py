@@ -61,6 +61,9 @@ def load(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{p} is not an ntm checkpoint; {hint}")
     if data.get("version") != VERSION:
         raise CheckpointError(f"{p} has checkpoint version {data.get('version')}, this ntm reads {VERSION}")
+    missing = [key for key in ("config", "model", "optimizer", "step", "sequences", "rng") if key not in data]
+    if missing:
+        raise CheckpointError(f"{p} is an incomplete ntm checkpoint (no {', '.join(missing)}); {hint}")
     return data
 
 

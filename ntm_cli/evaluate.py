@@ -74,10 +74,10 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     task = build_task(train_cfg.task)
     if cfg.eval.memory_n is not None:
         train_cfg.model.memory_n = cfg.eval.memory_n
-    model = build_model(train_cfg, task).to(device)
     try:
+        model = build_model(train_cfg, task).to(device)
         model.load_state_dict(resize_memory(ckpt["model"], train_cfg.model.memory_n))
-    except (RuntimeError, ValueError) as ex:
+    except (RuntimeError, ValueError, KeyError) as ex:
         first = str(ex).strip().splitlines()[0]
         raise CheckpointError(f"{cfg.checkpoint} does not fit the model its config describes: {first}") from None
 
