@@ -113,7 +113,8 @@ def test_multirun_runs_each_job_in_its_own_folder(tmp_path):
 def test_help_and_cfg_job_show_the_config(tmp_path):
     proc = run_ntm("train", "--help", cwd=tmp_path)
     assert proc.returncode == 0
-    assert "controller: feedforward, lstm" in proc.stdout and "task: copy" in proc.stdout
+    assert "controller: feedforward, lstm" in proc.stdout
+    assert "task: associative_recall, copy, ngram, priority_sort, repeat_copy" in proc.stdout
     proc = run_ntm("train", "controller=feedforward", "--cfg", "job", cwd=tmp_path)
     assert proc.returncode == 0 and "name: feedforward" in proc.stdout
     proc = run_ntm("eval", "--help", cwd=tmp_path)
