@@ -124,18 +124,6 @@ def test_twenty_items_for_evaluation():
     assert torch.all(b.steps == 4 * 20 + 8)
 
 
-def test_same_seed_same_batch_and_global_rng_unused():
-    """The generator alone decides the batch: the global torch seed changes nothing, another seed does."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1)
-        a = _sample(seed=7)
-        torch.manual_seed(2)
-        b = _sample(seed=7)
-    c = _sample(seed=8)
-    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-    assert not all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(a, c, strict=True))
-
-
 def test_default_eval_rows():
     """The default protocol has 6, 10, 15 and 20 items, and each row samples that many."""
     task = AssociativeRecallTask()

@@ -126,18 +126,6 @@ def test_length_override():
     assert b.steps.tolist() == [37] * 3
 
 
-def test_same_seed_same_batch_and_global_rng_unused():
-    """The generator alone decides the batch: the global torch seed changes nothing, another seed does."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1)
-        a = _sample(seed=7)
-        torch.manual_seed(2)
-        b = _sample(seed=7)
-    c = _sample(seed=8)
-    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-    assert not torch.equal(a.targets, c.targets)
-
-
 def test_eval_rows():
     """No eval rows by default; given lengths give one row each, sampling episodes of that length."""
     task = NgramTask()

@@ -125,18 +125,6 @@ def test_lengths_and_repeats_are_uniform_over_their_ranges():
     assert torch.equal(b.steps, lengths + 2 + repeats * lengths + 1)
 
 
-def test_same_seed_same_batch_and_global_rng_unused():
-    """The generator alone decides the batch: the global torch seed changes nothing, another seed does."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1)
-        a = _sample(seed=7)
-        torch.manual_seed(2)
-        b = _sample(seed=7)
-    c = _sample(seed=8)
-    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-    assert not all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(a, c, strict=True))
-
-
 def test_default_eval_rows():
     """The default protocol crosses lengths 10, 20 with repeats 10, 20, and each row samples that size."""
     task = RepeatCopyTask()
