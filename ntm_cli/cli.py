@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -55,18 +56,26 @@ def _typed_eval_config(plain: dict) -> DictConfig:
 
 def _run_job(run: Callable[[DictConfig, Path], object], typed: Callable[[dict], DictConfig], cfg: DictConfig) -> None:
     """Types the composed config (refusing keys the schema lacks, such as ``+foo=1``), then runs."""
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain.pop("hydra", None)
     try:
-        typed_cfg = typed(plain)
-    except OmegaConfBaseException as ex:
-        raise UserError(one_line(ex)) from None
-    except ConfigError as ex:
-        raise UserError(str(ex)) from None
-    try:
-        run(typed_cfg, Path(HydraConfig.get().runtime.output_dir))
+        try:
+            typed_cfg = typed(plain)
+        except OmegaConfBaseException as ex:
+            raise ConfigError(one_line(ex)) from None
+        run(typed_cfg, run_dir)
     except (ConfigError, CheckpointError) as ex:
+        if hydra_cfg.mode == RunMode.RUN:
+            _remove_if_untouched(run_dir, f"{hydra_cfg.job.name}.log")
         raise UserError(str(ex)) from None
+
+
+def _remove_if_untouched(run_dir: Path, log_name: str) -> None:
+    """Removes a run directory that holds only what Hydra wrote before the job refused its input."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", log_name}:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _train_job(cfg: DictConfig) -> None:

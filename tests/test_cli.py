@@ -158,7 +158,7 @@ def test_bad_train_input_gets_one_clear_line(tmp_path, args, words):
     assert len(lines) == 1 and lines[0].startswith("ntm train: error: "), proc.stderr
     assert words in lines[0]
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert not (tmp_path / "run").exists(), "a refused run leaves no run directory behind"
 
 
 def test_bad_eval_input_gets_one_clear_line(trained_run, tmp_path):
