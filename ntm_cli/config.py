@@ -95,6 +95,9 @@ class TrainLoopConfig:
     max_seconds: float | None = None
     # Periodic checkpoints (step_XXXXXXX.pt) kept besides last.pt and best.pt.
     keep_checkpoints: int = 3
+    # Compile the model's time step with torch.compile (needs a C++ compiler on the CPU):
+    # 1.7-2.9x faster steps here after 15-30 s of compilation; worth it for runs of minutes.
+    compile: bool = False
 
 
 @dataclass

@@ -47,6 +47,9 @@ class Trainer:
         self.model = build_model(cfg, self.task).to(self.device)
         self.optimizer = build_optimizer(cfg.optimizer, self.model.parameters())
         self.data = data_generator(cfg.seed, "train")
+        # The compiled time step serves training only; validation runs the eager one,
+        # so that its other batch sizes trigger no recompilation.
+        self.step_fn = torch.compile(self.model.step, dynamic=False) if cfg.train.compile else None
         self.step = 0
         self.sequences = 0
         self.wall_seconds = 0.0
@@ -102,7 +105,7 @@ class Trainer:
         """One optimizer step; returns (summed cost bits, summed bit errors, grad norm), unsynced."""
         t = self.cfg.train
         batch = self.task.sample(t.batch_size, self.data).to(self.device)
-        logits, _ = self.model(batch.inputs)
+        logits, _ = self.model(batch.inputs, step=self.step_fn)
         cost = masked_bce_bits(logits, batch)
         self.optimizer.zero_grad(set_to_none=True)
         cost.mean().backward()
@@ -130,7 +133,13 @@ class Trainer:
         started = time.perf_counter() - self.wall_seconds
         with logging_redirect_tqdm():
             while self.step < t.steps:
+                first = self.step_fn is not None and self.step == 0
                 cost, errors, norm = self.train_step()
+                if first:
+                    log.info(
+                        "compiled the time step (train.compile=true): first step took %.1f s",
+                        time.perf_counter() - started,
+                    )
                 acc += torch.stack([cost, errors, norm])
                 self.step += 1
                 self.sequences += t.batch_size

@@ -79,6 +79,20 @@ def test_the_same_seed_trains_the_same_model(tmp_path):
     assert a["best"] == b["best"]
 
 
+def test_compiled_training_follows_the_eager_run(tmp_path):
+    """train.compile=true compiles the time step and trains to the same parameters, up to rounding."""
+    runs = []
+    for name, compile_ in (("eager", "false"), ("compiled", "true")):
+        proc = run_ntm("train", *TINY, "seed=2", f"train.compile={compile_}", f"hydra.run.dir={name}", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert ("compiled the time step" in (tmp_path / name / "train.log").read_text()) == (compile_ == "true")
+        runs.append(torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=True)["model"])
+    eager, compiled = runs
+    assert eager.keys() == compiled.keys()
+    for k in eager:
+        torch.testing.assert_close(compiled[k], eager[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
 def test_eval_reports_each_length_and_writes_eval_json(trained_run, tmp_path):
     ckpt = trained_run / "checkpoints" / "best.pt"
     proc = run_ntm(

@@ -16,6 +16,7 @@ learned controller state, learned read vectors, learned head weightings
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -40,6 +41,9 @@ class NTMState(NamedTuple):
     reads: torch.Tensor
     weights: torch.Tensor
     memory: torch.Tensor
+
+
+StepFn = Callable[[torch.Tensor, NTMState], tuple[torch.Tensor, NTMState]]
 
 
 class NTM(nn.Module):
@@ -127,13 +131,20 @@ class NTM(nn.Module):
         features = torch.cat([h, reads.flatten(1)], dim=-1)
         return features, NTMState(controller_state, reads, weights, memory)
 
-    def forward(self, inputs: torch.Tensor, state: NTMState | None = None) -> tuple[torch.Tensor, NTMState]:
-        """Runs a whole sequence. inputs: [time, batch, input] -> (logits [time, batch, output], state)."""
+    def forward(
+        self, inputs: torch.Tensor, state: NTMState | None = None, step: StepFn | None = None
+    ) -> tuple[torch.Tensor, NTMState]:
+        """Runs a whole sequence. inputs: [time, batch, input] -> (logits [time, batch, output], state).
+
+        ``step`` replaces ``self.step`` for every time step, e.g. a
+        ``torch.compile``d version of it (the training loop's ``train.compile``).
+        """
         if state is None:
             state = self.initial_state(inputs.shape[1])
+        step = step or self.step
         features = []
         for x in inputs:
-            f, state = self.step(x, state)
+            f, state = step(x, state)
             features.append(f)
         # One matrix multiply for the output layer over every step.
         return self.output(torch.stack(features)), state
