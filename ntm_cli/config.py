@@ -10,6 +10,7 @@ run once, at the start of a command.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field, make_dataclass
 from functools import cache
 from typing import Any, get_type_hints
@@ -21,7 +22,6 @@ from ntm_cli.models.ntm import MEMORY_INITS
 from tasks import TASKS
 
 TASK_NAMES = tuple(TASKS)
-MODEL_NAMES = ("ntm",)
 CONTROLLER_NAMES = ("lstm", "feedforward")
 OPTIMIZER_NAMES = ("adam", "rmsprop")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
@@ -42,7 +42,7 @@ def task_schema(name: str) -> type:
 
 
 @dataclass
-class ModelConfig:
+class NTMConfig:
     name: str = "ntm"
     memory_n: int = 128
     memory_m: int = 20
@@ -51,6 +51,27 @@ class ModelConfig:
     shift_range: int = 1
     memory_init: str = "constant"
     memory_init_value: float = 1e-6
+
+
+@dataclass
+class DNCConfig:
+    name: str = "dnc"
+    memory_n: int = 128
+    memory_m: int = 20
+    read_heads: int = 1
+
+
+@dataclass
+class LSTMConfig:
+    """The LSTM baseline: a stack of ``layers`` LSTMs of ``hidden_size`` units (no controller, no memory)."""
+
+    name: str = "lstm"
+    hidden_size: int = 256
+    layers: int = 3
+
+
+MODEL_SCHEMAS: dict[str, type] = {"ntm": NTMConfig, "dnc": DNCConfig, "lstm": LSTMConfig}
+MODEL_NAMES = tuple(MODEL_SCHEMAS)
 
 
 @dataclass
@@ -117,7 +138,8 @@ class TrainCommandConfig:
     seed: int = 0
     # One of task_schema(NAME); typed by ``typed_train_config`` once the name is known.
     task: Any = MISSING
-    model: ModelConfig = field(default_factory=ModelConfig)
+    # One of MODEL_SCHEMAS; typed by ``typed_train_config`` once the name is known.
+    model: Any = MISSING
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     device: DeviceConfig = field(default_factory=DeviceConfig)
@@ -133,15 +155,32 @@ class EvalCommandConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
+# Longest sweep job folder named by its overrides; longer names are shortened.
+_MAX_DIRNAME = 120
+
+
+def job_dirname(overrides: str, job_number: int) -> str:
+    """A sweep job's folder: its overrides (``a=1,b=2``), or ``job<N>-<hash>`` when they are too long.
+
+    A file name can hold 255 bytes; a sweep over many keys would exceed it.
+    Every job's overrides are also in its ``.hydra/overrides.yaml``.
+    """
+    if len(overrides.encode()) <= _MAX_DIRNAME:
+        return overrides or f"job{job_number}"
+    return f"job{job_number}-{hashlib.sha1(overrides.encode()).hexdigest()[:10]}"
+
+
 def register_configs() -> None:
-    """Puts the schemas in Hydra's ConfigStore, where the YAML files find them."""
+    """Puts the schemas in Hydra's ConfigStore, and the ``job_dirname`` resolver in OmegaConf."""
+    OmegaConf.register_new_resolver("job_dirname", job_dirname, replace=True)
     cs = ConfigStore.instance()
     for name in TASKS:
         cs.store(group="schema/task", name=name, node=task_schema(name))
+    for name, node in MODEL_SCHEMAS.items():
+        cs.store(group="schema/model", name=name, node=node)
     for name, node in (
         ("train", TrainCommandConfig),
         ("eval", EvalCommandConfig),
-        ("model", ModelConfig),
         ("controller", ControllerConfig),
         ("optimizer", OptimizerConfig),
         ("device", DeviceConfig),
@@ -204,6 +243,23 @@ def _task_problems(task: Any) -> list[str]:
     return problems
 
 
+def _model_problems(model: Any) -> list[str]:
+    problems: list[str] = []
+    keys = tuple(
+        k for k in ("memory_n", "memory_m", "read_heads", "write_heads", "hidden_size", "layers") if k in model
+    )
+    _check_positive(problems, model, "model", keys)
+    if model.name == "ntm":
+        _check_choice(problems, "model.memory_init", model.memory_init, MEMORY_INITS)
+        if model.shift_range < 0:
+            problems.append(f"model.shift_range={model.shift_range} must be 0 or more")
+        elif 2 * model.shift_range + 1 > model.memory_n:
+            problems.append(
+                f"model.shift_range={model.shift_range} needs model.memory_n >= {2 * model.shift_range + 1}"
+            )
+    return problems
+
+
 def validate_train(cfg: DictConfig | TrainCommandConfig) -> None:
     """Raises ConfigError naming every out-of-range or inconsistent value at once."""
     p: list[str] = []
@@ -211,14 +267,12 @@ def validate_train(cfg: DictConfig | TrainCommandConfig) -> None:
     _check_choice(p, "model", cfg.model.name, MODEL_NAMES)
     _check_choice(p, "controller", cfg.controller.name, CONTROLLER_NAMES)
     _check_choice(p, "optimizer", cfg.optimizer.name, OPTIMIZER_NAMES)
-    _check_choice(p, "model.memory_init", cfg.model.memory_init, MEMORY_INITS)
     if cfg.task.name in TASK_NAMES:
         p += _task_problems(cfg.task)
-    _check_positive(p, cfg.model, "model", ("memory_n", "memory_m", "read_heads", "write_heads"))
-    if cfg.model.shift_range < 0:
-        p.append(f"model.shift_range={cfg.model.shift_range} must be 0 or more")
-    elif 2 * cfg.model.shift_range + 1 > cfg.model.memory_n:
-        p.append(f"model.shift_range={cfg.model.shift_range} needs model.memory_n >= {2 * cfg.model.shift_range + 1}")
+    if cfg.model.name in MODEL_NAMES:
+        p += _model_problems(cfg.model)
+    if cfg.model.name == "lstm" and cfg.controller.name != "lstm":
+        p.append(f"controller={cfg.controller.name} does not apply to model=lstm, which has no controller; drop it")
     _check_positive(p, cfg.controller, "controller", ("hidden_size", "layers"))
     _check_positive(p, cfg.optimizer, "optimizer", ("lr", "eps"))
     _check_positive(
@@ -255,6 +309,11 @@ def typed_train_config(data: dict[str, Any]) -> DictConfig:
     name = task.get("name", "copy")
     if name not in TASK_NAMES:
         raise ConfigError(f"task={name} is not known; use one of: {', '.join(TASK_NAMES)}")
+    model = dict(data.pop("model", None) or {"name": "ntm"})
+    model_name = model.get("name", "ntm")
+    if model_name not in MODEL_NAMES:
+        raise ConfigError(f"model={model_name} is not known; use one of: {', '.join(MODEL_NAMES)}")
     cfg = OmegaConf.merge(OmegaConf.structured(TrainCommandConfig), data)
     cfg.task = OmegaConf.merge(OmegaConf.structured(task_schema(name)), task)
+    cfg.model = OmegaConf.merge(OmegaConf.structured(MODEL_SCHEMAS[model_name]), model)
     return cfg

@@ -13,7 +13,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ntm_cli import checkpoint
 from ntm_cli.checkpoint import CheckpointError
-from ntm_cli.config import typed_train_config, validate_eval
+from ntm_cli.config import ConfigError, typed_train_config, validate_eval
 from ntm_cli.factory import build_model, build_task, data_generator, resolve_device
 from ntm_cli.models.ntm import resize_memory
 from tasks import bit_errors, masked_bce_bits
@@ -72,11 +72,18 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     except OmegaConfBaseException as ex:
         raise CheckpointError(f"{cfg.checkpoint} holds a config this ntm cannot read ({ex}); retrain it") from None
     task = build_task(train_cfg.task)
+    state = ckpt["model"]
     if cfg.eval.memory_n is not None:
+        if "memory_n" not in train_cfg.model:
+            raise ConfigError(
+                f"eval.memory_n applies to the memory models (ntm, dnc), not model={train_cfg.model.name}"
+            )
         train_cfg.model.memory_n = cfg.eval.memory_n
     try:
+        if train_cfg.model.name == "ntm":
+            state = resize_memory(state, train_cfg.model.memory_n)
         model = build_model(train_cfg, task).to(device)
-        model.load_state_dict(resize_memory(ckpt["model"], train_cfg.model.memory_n))
+        model.load_state_dict(state)
     except (RuntimeError, ValueError, KeyError) as ex:
         first = str(ex).strip().splitlines()[0]
         raise CheckpointError(f"{cfg.checkpoint} does not fit the model its config describes: {first}") from None
@@ -95,9 +102,9 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         "checkpoint": str(Path(cfg.checkpoint).resolve()),
         "task": train_cfg.task.name,
         "model": train_cfg.model.name,
-        "controller": train_cfg.controller.name,
+        "controller": None if train_cfg.model.name == "lstm" else train_cfg.controller.name,
         "trained_step": ckpt["step"],
-        "memory_n": train_cfg.model.memory_n,
+        "memory_n": train_cfg.model.get("memory_n"),
         "num_sequences": n,
         "seed": cfg.seed,
         "train_range": train_range,

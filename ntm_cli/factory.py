@@ -6,6 +6,8 @@ import torch
 from omegaconf import DictConfig
 
 from ntm_cli.config import ConfigError
+from ntm_cli.models.dnc import DNC
+from ntm_cli.models.lstm import LSTMBaseline
 from ntm_cli.models.ntm import NTM
 from tasks import TASKS
 
@@ -28,17 +30,19 @@ def build_task(cfg: DictConfig):
 
 
 def build_model(cfg: DictConfig, task) -> torch.nn.Module:
-    """The model of a training config, sized for ``task``."""
-    m = cfg.model
+    """The model of a training config (model.name: ntm, dnc or lstm), sized for ``task``."""
+    m, c = cfg.model, cfg.controller
+    if m.name == "lstm":
+        return LSTMBaseline(task.input_size, task.output_size, hidden_size=m.hidden_size, layers=m.layers)
+    controller = {"controller": c.name, "hidden_size": c.hidden_size, "controller_layers": c.layers}
+    memory = {"memory_n": m.memory_n, "memory_m": m.memory_m, "read_heads": m.read_heads}
+    if m.name == "dnc":
+        return DNC(task.input_size, task.output_size, **controller, **memory)
     return NTM(
         task.input_size,
         task.output_size,
-        controller=cfg.controller.name,
-        hidden_size=cfg.controller.hidden_size,
-        controller_layers=cfg.controller.layers,
-        memory_n=m.memory_n,
-        memory_m=m.memory_m,
-        read_heads=m.read_heads,
+        **controller,
+        **memory,
         write_heads=m.write_heads,
         shift_range=m.shift_range,
         memory_init=m.memory_init,

@@ -49,7 +49,14 @@ class Trainer:
         self.data = data_generator(cfg.seed, "train")
         # The compiled time step serves training only; validation runs the eager one,
         # so that its other batch sizes trigger no recompilation.
-        self.step_fn = torch.compile(self.model.step, dynamic=False) if cfg.train.compile else None
+        self.step_fn = None
+        if cfg.train.compile and self.model.stepwise:
+            self.step_fn = torch.compile(self.model.step, dynamic=False)
+        elif cfg.train.compile:
+            log.info(
+                "train.compile: model=%s runs whole sequences in torch's own kernels; nothing to compile",
+                cfg.model.name,
+            )
         self.step = 0
         self.sequences = 0
         self.wall_seconds = 0.0

@@ -23,6 +23,9 @@ TINY = [
     "train.log_every=2",
     "train.val_sequences=8",
     "train.target_bit_errors=null",
+    # Some tasks' defaults compile the step and set a wall-time budget; tiny runs do neither.
+    "train.compile=false",
+    "train.max_seconds=null",
 ]
 
 

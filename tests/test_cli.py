@@ -116,10 +116,12 @@ def test_eval_defaults_to_the_papers_copy_lengths(trained_run, tmp_path):
 
 
 def test_multirun_runs_each_job_in_its_own_folder(tmp_path):
+    """Jobs are named by their overrides, or job<N>-<hash> when those would make too long a name."""
     proc = run_ntm("train", "-m", *TINY, "seed=0,1", "hydra.sweep.dir=sweep", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     for seed in (0, 1):
-        (job,) = (tmp_path / "sweep").glob(f"*seed={seed},*")  # named by the job's overrides
+        (job,) = (tmp_path / "sweep").glob(f"job{seed}-*")  # TINY's overrides are too long for a name
+        assert f"seed={seed}" in (job / ".hydra" / "overrides.yaml").read_text()
         metrics = json.loads((job / "metrics.json").read_text())
         assert metrics["steps"] == 6
 
@@ -248,6 +250,55 @@ def test_every_task_trains_and_evaluates(tmp_path, task):
         assert ("optimal_cost_bits_per_sequence" in row) == (task == "ngram")
 
 
+MODEL_SIZES = {
+    "ntm": [],
+    "dnc": ["model.read_heads=2"],
+    "lstm": ["model.hidden_size=8", "model.layers=2"],
+}
+
+
+@pytest.mark.parametrize("model", list(MODEL_SIZES))
+def test_every_model_trains_checkpoints_and_evaluates(tmp_path, model):
+    """model=NAME trains through the same loop, and its checkpoint loads into ntm eval."""
+    tiny = [a for a in TINY if model != "lstm" or not a.startswith("model.")]
+    proc = run_ntm("train", f"model={model}", *tiny, *MODEL_SIZES[model], "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["config"]["model"]["name"] == model and ckpt["step"] == 6
+    proc = run_ntm(
+        "eval",
+        f"checkpoint={tmp_path / 'run/checkpoints/last.pt'}",
+        "eval.num_sequences=3",
+        "eval.lengths=[5]",
+        "hydra.run.dir=ev",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    assert result["model"] == model and list(result["rows"]) == ["length 1-3", "length 5"]
+    if model == "lstm":
+        proc = run_ntm("eval", f"checkpoint={tmp_path / 'run/checkpoints/last.pt'}", "eval.memory_n=64", cwd=tmp_path)
+        assert proc.returncode == 2 and "eval.memory_n applies to the memory models" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_task_configs_carry_training_defaults_that_overrides_and_presets_beat(tmp_path):
+    def job(*args):
+        proc = run_ntm("train", *args, "--cfg", "job", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return OmegaConf.create(proc.stdout)
+
+    copy, repeat = job("task=copy"), job("task=repeat_copy")
+    assert copy.train.batch_size == 16 and not copy.train.compile and copy.optimizer.lr == 1e-2
+    assert repeat.train.batch_size == 1 and repeat.train.compile and repeat.optimizer.lr == 1e-3
+    assert job("task=repeat_copy", "train.batch_size=4").train.batch_size == 4
+    preset = job("experiment=graves2014/repeat_copy")
+    assert preset.train.batch_size == 1 and preset.optimizer.lr == 1e-4 and preset.train.max_seconds is None
+    # tuned/priority_sort_ntm.yaml applies to the NTM only.
+    assert job("task=priority_sort").model.memory_init == "learned"
+    assert "memory_init" not in job("task=priority_sort", "model=dnc").model
+
+
 def test_eval_with_a_larger_memory_than_trained(trained_run, tmp_path):
     """eval.memory_n runs a model trained with 8 locations on sequences that need 40."""
     ckpt = trained_run / "checkpoints" / "best.pt"
@@ -264,6 +315,14 @@ def test_max_seconds_stops_training_after_a_last_validation(tmp_path):
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert 0 < metrics["steps"] < 100000 and metrics["validation"]["step"] == metrics["steps"]
+
+
+def test_graves2014_lstm_presets_pin_the_papers_baseline(tmp_path):
+    proc = run_ntm("train", "experiment=graves2014/repeat_copy_lstm", "--cfg", "job", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    cfg = OmegaConf.create(proc.stdout)
+    assert (cfg.task.name, cfg.model.name, cfg.model.hidden_size, cfg.model.layers) == ("repeat_copy", "lstm", 512, 3)
+    assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.train.batch_size) == ("rmsprop", 3e-5, 1)
 
 
 @pytest.mark.parametrize("preset", ["copy", "associative_recall_ff", "priority_sort"])

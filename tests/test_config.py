@@ -8,6 +8,7 @@ from ntm_cli.config import (
     ConfigError,
     EvalCommandConfig,
     TrainCommandConfig,
+    job_dirname,
     typed_train_config,
     validate_eval,
     validate_train,
@@ -79,3 +80,12 @@ def test_a_checkpoint_config_round_trips_through_plain_data():
 def test_eval_needs_a_checkpoint():
     with pytest.raises(ConfigError, match="checkpoint is required"):
         validate_eval(OmegaConf.structured(EvalCommandConfig))
+
+
+def test_sweep_job_folders_are_named_by_overrides_unless_too_long():
+    assert job_dirname("seed=1,train.batch_size=4", 3) == "seed=1,train.batch_size=4"
+    assert job_dirname("", 0) == "job0"
+    long = ",".join(f"key{i}=value{i}" for i in range(40))
+    name = job_dirname(long, 7)
+    assert name.startswith("job7-") and len(name) == len("job7-") + 10
+    assert name != job_dirname(long + "x", 7)

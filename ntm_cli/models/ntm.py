@@ -16,7 +16,6 @@ learned controller state, learned read vectors, learned head weightings
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -24,6 +23,7 @@ from torch import nn
 
 from ntm_cli.models import addressing
 from ntm_cli.models.controllers import ControllerState, build_controller
+from ntm_cli.models.recurrent import StepFn, unroll
 
 MEMORY_INITS = ("constant", "learned", "random")
 # Logit of location 0 in the initial head weightings: softmax puts ~0.99 there.
@@ -43,11 +43,11 @@ class NTMState(NamedTuple):
     memory: torch.Tensor
 
 
-StepFn = Callable[[torch.Tensor, NTMState], tuple[torch.Tensor, NTMState]]
-
-
 class NTM(nn.Module):
     """Neural Turing Machine with any number of read and write heads."""
+
+    # forward loops over time calling ``step``, which train.compile may compile.
+    stepwise = True
 
     def __init__(
         self,
@@ -141,13 +141,7 @@ class NTM(nn.Module):
         """
         if state is None:
             state = self.initial_state(inputs.shape[1])
-        step = step or self.step
-        features = []
-        for x in inputs:
-            f, state = step(x, state)
-            features.append(f)
-        # One matrix multiply for the output layer over every step.
-        return self.output(torch.stack(features)), state
+        return unroll(step or self.step, inputs, state, self.output)
 
 
 def resize_memory(state: dict[str, torch.Tensor], memory_n: int) -> dict[str, torch.Tensor]:
