@@ -101,6 +101,19 @@ class DeviceConfig:
 
 
 @dataclass
+class CurriculumConfig:
+    """See ntm_cli/curriculum.py: grow the task's ranges from their small end as training learns them."""
+
+    enabled: bool = False
+    # Level at the start (0: every range at its minimum; 1: the task as configured).
+    start: float = 0.0
+    # Added to the level each time the training bit errors reach the threshold.
+    step: float = 0.1
+    # Mean training bit errors per sequence over one logging interval.
+    threshold: float = 0.1
+
+
+@dataclass
 class TrainLoopConfig:
     steps: int = 10_000
     batch_size: int = 16
@@ -119,6 +132,7 @@ class TrainLoopConfig:
     # Compile the model's time step with torch.compile (needs a C++ compiler on the CPU):
     # 1.7-2.9x faster steps here after 15-30 s of compilation; worth it for runs of minutes.
     compile: bool = False
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
 
 
 @dataclass
@@ -284,6 +298,13 @@ def validate_train(cfg: DictConfig | TrainCommandConfig) -> None:
     _check_positive(p, cfg.train, "train", ("clip_grad_norm", "clip_grad_value", "max_seconds"))
     if cfg.train.target_bit_errors is not None and cfg.train.target_bit_errors < 0:
         p.append(f"train.target_bit_errors={cfg.train.target_bit_errors} must be 0 or more (or null)")
+    c = cfg.train.curriculum
+    if not 0 <= c.start <= 1:
+        p.append(f"train.curriculum.start={c.start} must be between 0 and 1")
+    if not 0 < c.step <= 1:
+        p.append(f"train.curriculum.step={c.step} must be greater than 0 and at most 1")
+    if c.threshold < 0:
+        p.append(f"train.curriculum.threshold={c.threshold} must be 0 or more")
     if cfg.train.keep_checkpoints < 0:
         p.append(f"train.keep_checkpoints={cfg.train.keep_checkpoints} must be 0 or more")
     p += _device_problems(cfg.device) + _eval_problems(cfg.eval)

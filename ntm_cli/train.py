@@ -14,7 +14,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from ntm_cli import checkpoint
+from ntm_cli import checkpoint, curriculum
 from ntm_cli.config import ConfigError, validate_train
 from ntm_cli.evaluate import Metrics, measure
 from ntm_cli.factory import (
@@ -58,6 +58,8 @@ class Trainer:
                 cfg.model.name,
             )
         self.step = 0
+        c = cfg.train.curriculum
+        self.level = c.start if c.enabled and curriculum.ranges(self.task) else 1.0
         self.sequences = 0
         self.wall_seconds = 0.0
         self.best: dict | None = None
@@ -77,6 +79,7 @@ class Trainer:
             "rng": {"data": self.data.get_state(), **checkpoint.rng_state()},
             "best": self.best,
             "solved": self.solved,
+            "curriculum_level": self.level,
         }
 
     def save(self, names: list[str]) -> None:
@@ -96,6 +99,7 @@ class Trainer:
             "parameters": count_parameters(self.model),
             "validation": None if self.validation is None else {"step": self.step, **self.validation.as_dict()},
             "best": self.best,
+            "curriculum_level": self.level,
         }
         if self.solved is not None:
             out.update({f"solved_at_{k}": v for k, v in self.solved.items()})
@@ -111,7 +115,8 @@ class Trainer:
     def train_step(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One optimizer step; returns (summed cost bits, summed bit errors, grad norm), unsynced."""
         t = self.cfg.train
-        batch = self.task.sample(t.batch_size, self.data).to(self.device)
+        batch = self.task.sample(t.batch_size, self.data, **curriculum.overrides(self.task, self.level))
+        batch = batch.to(self.device)
         logits, _ = self.model(batch.inputs, step=self.step_fn)
         cost = masked_bce_bits(logits, batch)
         self.optimizer.zero_grad(set_to_none=True)
@@ -165,6 +170,9 @@ class Trainer:
                         "train/lr": self.optimizer.param_groups[0]["lr"],
                         "train/sequences_per_second": rate,
                     }
+                    if self.level < 1.0:
+                        scalars["train/curriculum_level"] = self.level
+                        self.advance_curriculum(mean_errors)
                     for k, v in scalars.items():
                         writer.add_scalar(k, v, self.step)
                     bar.set_postfix(cost=f"{mean_cost:.3f}", bit_err=f"{mean_errors:.3f}", seq_s=f"{rate:.0f}")
@@ -193,6 +201,14 @@ class Trainer:
             f"; solved at step {self.solved['step']}" if self.solved else "",
         )
         return metrics
+
+    def advance_curriculum(self, train_bit_errors: float) -> None:
+        c = self.cfg.train.curriculum
+        level = curriculum.advance(self.level, c.step, train_bit_errors, c.threshold)
+        if level != self.level:
+            self.level = level
+            sizes = ", ".join(f"task.{k}={v}" for k, v in curriculum.overrides(self.task, level).items())
+            log.info("step %d: curriculum level %.2f: %s", self.step, level, sizes or "the full ranges")
 
     def after_validation(self, writer: SummaryWriter) -> bool:
         """Validates, logs, keeps the best checkpoint; True when the target is reached."""

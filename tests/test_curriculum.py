@@ -1,0 +1,46 @@
+"""The adaptive curriculum: which ranges it scales, how the level moves, and a real run."""
+
+import json
+
+import pytest
+from conftest import TINY, run_ntm
+
+from ntm_cli import curriculum
+from tasks import TASKS
+
+
+def test_ranges_are_the_min_max_pairs_of_each_task():
+    assert curriculum.ranges(TASKS["copy"]()) == {"len": (1, 20)}
+    assert curriculum.ranges(TASKS["repeat_copy"]()) == {"len": (1, 10), "repeats": (1, 10)}
+    assert curriculum.ranges(TASKS["associative_recall"]()) == {"items": (2, 6)}
+    assert curriculum.ranges(TASKS["ngram"]()) == {}
+
+
+@pytest.mark.parametrize("level, maximum", [(0.0, 1), (0.3, 4), (0.5, 6), (0.9, 9)])
+def test_overrides_scale_every_maximum_from_its_minimum(level, maximum):
+    """Repeat copy, both ranges 1-10: 1 + floor(level * 9 + 1/2), e.g. 0.5 -> 1 + floor(5.0) = 6."""
+    assert curriculum.overrides(TASKS["repeat_copy"](), level) == {"max_len": maximum, "max_repeats": maximum}
+
+
+def test_level_one_is_the_task_as_configured():
+    assert curriculum.overrides(TASKS["copy"](), 1.0) == {}
+
+
+def test_the_level_advances_only_at_or_below_the_threshold_and_stops_at_one():
+    assert curriculum.advance(0.2, 0.1, bit_errors=0.05, threshold=0.1) == pytest.approx(0.3)
+    assert curriculum.advance(0.2, 0.1, bit_errors=0.1, threshold=0.1) == pytest.approx(0.3)
+    assert curriculum.advance(0.2, 0.1, bit_errors=0.2, threshold=0.1) == 0.2
+    assert curriculum.advance(0.95, 0.1, bit_errors=0.0, threshold=0.1) == 1.0
+
+
+def test_a_run_with_a_curriculum_widens_the_ranges_and_records_the_level(tmp_path):
+    """A threshold every model meets raises the level at each of the 3 logging intervals."""
+    args = [a for a in TINY if not a.startswith("task.")] + ["task.max_len=7"]
+    curriculum_args = ["train.curriculum.enabled=true", "train.curriculum.step=0.25", "train.curriculum.threshold=1000"]
+    proc = run_ntm("train", *args, *curriculum_args, "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "curriculum level 0.25: task.max_len=3" in log  # 1 + floor(0.25 * 6 + 1/2) = 1 + 2
+    assert "curriculum level 0.75: task.max_len=6" in log  # 1 + floor(0.75 * 6 + 1/2) = 1 + 5
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["curriculum_level"] == 0.75
