@@ -35,4 +35,5 @@ def overrides(task: Any, level: float) -> dict[str, int]:
 
 def advance(level: float, step: float, bit_errors: float, threshold: float) -> float:
     """The next level: ``level + step`` (at most 1) when ``bit_errors <= threshold``, else ``level``."""
-    return min(1.0, level + step) if bit_errors <= threshold else level
+    # Rounded so that ten steps of 0.1 make exactly 1.0.
+    return min(1.0, round(level + step, 9)) if bit_errors <= threshold else level

@@ -290,7 +290,8 @@ def test_task_configs_carry_training_defaults_that_overrides_and_presets_beat(tm
 
     copy, repeat = job("task=copy"), job("task=repeat_copy")
     assert copy.train.batch_size == 16 and not copy.train.compile and copy.optimizer.lr == 1e-2
-    assert repeat.train.batch_size == 1 and repeat.train.compile and repeat.optimizer.lr == 1e-3
+    assert repeat.train.curriculum.enabled and repeat.train.compile and repeat.optimizer.lr == 5e-3
+    assert repeat.train.max_seconds == 1800 and not copy.train.curriculum.enabled
     assert job("task=repeat_copy", "train.batch_size=4").train.batch_size == 4
     preset = job("experiment=graves2014/repeat_copy")
     assert preset.train.batch_size == 1 and preset.optimizer.lr == 1e-4 and preset.train.max_seconds is None

@@ -31,6 +31,10 @@ def test_the_level_advances_only_at_or_below_the_threshold_and_stops_at_one():
     assert curriculum.advance(0.2, 0.1, bit_errors=0.1, threshold=0.1) == pytest.approx(0.3)
     assert curriculum.advance(0.2, 0.1, bit_errors=0.2, threshold=0.1) == 0.2
     assert curriculum.advance(0.95, 0.1, bit_errors=0.0, threshold=0.1) == 1.0
+    level = 0.0
+    for _ in range(10):
+        level = curriculum.advance(level, 0.1, bit_errors=0.0, threshold=0.1)
+    assert level == 1.0  # not 0.9999999999999999, which would keep the curriculum on
 
 
 def test_a_run_with_a_curriculum_widens_the_ranges_and_records_the_level(tmp_path):
