@@ -183,4 +183,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def console() -> None:
     """The console script: exits with ``main``'s status."""
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:
+        # The reader went away (`ntm train --help | head`): stop quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

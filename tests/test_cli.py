@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 import torch
-from conftest import TINY, run_ntm
+from conftest import TINY, ntm_executable, run_ntm
 from omegaconf import OmegaConf
 
 
@@ -348,3 +349,15 @@ def test_graves2014_presets_pin_the_papers_settings(tmp_path, preset):
         cfg.optimizer.lr,
     )
     assert got == expected and cfg.model.write_heads == cfg.model.read_heads
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    """`ntm train --help | head -1`: the closed pipe ends ntm quietly."""
+    proc = subprocess.Popen(
+        [ntm_executable(), "train", "--help"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout.read(10)
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
