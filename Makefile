@@ -10,7 +10,7 @@ STAMP := $(VENV)/.ntm-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-all lint format clean
+.PHONY: help install train test test-all bench lint format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +31,9 @@ test: install ## Run the fast tests (a few minutes)
 
 test-all: install ## Run every test, the slow ones too
 	$(BIN)/python -m pytest -q -m "slow or not slow" $(ARGS)
+
+bench: install ## Run the benchmarks into bench/results/latest.json (options: ARGS="--quick --threads 1")
+	$(BIN)/python bench/bench.py $(ARGS)
 
 lint: install ## Check style with ruff
 	$(BIN)/ruff check .

@@ -1,0 +1,504 @@
+"""Benchmarks of the NTM and the DNC on copy, printed as a table and written as JSON.
+
+    python bench/bench.py [--device cpu|cuda] [--threads N] [--repeats 5] [--out PATH]
+                          [--quick] [--skip-solve] [--compile]
+
+1. training throughput (sequences/s) on copy batches of lengths 1-20;
+2. forward+backward time per time step at batch 1, length 20;
+3. forward FLOPs per time step (bench/flops.py), this machine's fp32 matmul
+   peak and the model FLOP utilisation (MFU) at the largest batch;
+4. wall time for ``ntm train task=copy`` to solve copy, seeds 0, 1, 2;
+5. scaling of the NTM's step time and peak memory with N and with the length;
+6. with --compile, the NTM's throughput with a ``torch.compile``d time step.
+
+Every timing is the median, min and max of ``--repeats`` repeats after a
+warm-up. Both models use the paper's copy sizes (LSTM controller of 100 units,
+memory 128 x 20, one read head; the NTM one write head and shifts -1..1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from flops import dnc_flops, ntm_flops
+
+from ntm_cli.models.dnc import DNC
+from ntm_cli.models.ntm import NTM
+from tasks import TASKS, masked_bce_bits
+
+INPUT_SIZE, OUTPUT_SIZE = 9, 8  # copy: 8 bits and a delimiter channel
+NTM_COPY = dict(
+    controller="lstm", hidden_size=100, memory_n=128, memory_m=20, read_heads=1, write_heads=1, shift_range=1
+)
+DNC_COPY = dict(controller="lstm", hidden_size=100, memory_n=128, memory_m=20, read_heads=1)
+MODELS = {"ntm": (NTM, NTM_COPY, ntm_flops), "dnc": (DNC, DNC_COPY, dnc_flops)}
+FIXED_LENGTH = 20  # copy length of the fixed-length measurements: 2 L + 1 = 41 time steps
+SCALING_BATCH = 16
+# The project's training defaults (conf/optimizer/adam.yaml, conf/train.yaml).
+LEARNING_RATE, CLIP_GRAD_NORM = 1e-2, 10.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The sizes one run measures; --quick shrinks every one of them."""
+
+    batch_sizes: tuple[int, ...]
+    memory_sizes: tuple[int, ...]
+    lengths: tuple[int, ...]
+    min_seconds: float  # a repeat runs the measured call until at least this long
+    matmul_size: int
+    solve_seeds: tuple[int, ...]
+
+
+def make_plan(quick: bool, device: str) -> Plan:
+    if quick:
+        return Plan(
+            batch_sizes=(1, 4),
+            memory_sizes=(64, 128),
+            lengths=(20, 40),
+            min_seconds=0.0,
+            matmul_size=512,
+            solve_seeds=(),
+        )
+    cuda = device == "cuda"
+    return Plan(
+        batch_sizes=(1, 16, 128, 1024) if cuda else (1, 16, 128),
+        memory_sizes=(64, 128, 256, 512, 1024),
+        lengths=(20, 100, 500),
+        min_seconds=0.5,
+        matmul_size=4096 if cuda else 1024,
+        solve_seeds=(0, 1, 2),
+    )
+
+
+# -- measuring ------------------------------------------------------------------
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def summary(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "repeats": len(values)}
+
+
+def seconds_per_call(fn: Callable[[], object], calls: int, device: torch.device) -> float:
+    """Mean wall time of ``calls`` calls of ``fn``, the device synchronised before each clock reading."""
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    sync(device)
+    return (time.perf_counter() - start) / calls
+
+
+def time_calls(
+    fn: Callable[[], object],
+    repeats: int,
+    min_seconds: float,
+    device: torch.device,
+    before_repeat: Callable[[], object] = lambda: None,
+) -> list[float]:
+    """Seconds per call of ``fn``, one value per repeat, after one warm-up call.
+
+    The warm-up sets how many calls a repeat makes: enough to last ``min_seconds``.
+    """
+    before_repeat()
+    calls = max(1, math.ceil(min_seconds / seconds_per_call(fn, 1, device)))
+    seconds = []
+    for _ in range(repeats):
+        before_repeat()
+        seconds.append(seconds_per_call(fn, calls, device))
+    return seconds
+
+
+def build(name: str, device: torch.device, **sizes) -> torch.nn.Module:
+    cls, config, _ = MODELS[name]
+    torch.manual_seed(0)
+    return cls(INPUT_SIZE, OUTPUT_SIZE, **{**config, **sizes}).to(device)
+
+
+def forward_backward(model, batch_size: int, length: int, device: torch.device):
+    """One call = forward and backward on one fixed copy batch of ``length``; returns (call, time steps)."""
+    batch = TASKS["copy"](min_len=length, max_len=length).sample(batch_size, torch.Generator().manual_seed(0))
+    batch = batch.to(device)
+
+    def call() -> None:
+        model.zero_grad(set_to_none=True)
+        logits, _ = model(batch.inputs)
+        masked_bce_bits(logits, batch).mean().backward()
+
+    return call, batch.inputs.shape[0]
+
+
+def throughput(name: str, batch_size: int, args, plan: Plan, device: torch.device, step_fn_of=None) -> dict:
+    """Sequences per second of full training steps on copy batches of lengths 1-20.
+
+    A step is ``Trainer.train_step``'s: sample, forward, backward, clip the
+    gradient norm at 10, Adam. Every repeat draws the same batches.
+
+    ``step_fn_of(model)`` gives the ``step=`` for the model's forward (a compiled
+    ``model.step``); then the first training step, which compiles, is timed on its own.
+    """
+    model = build(name, device)
+    task = TASKS["copy"](min_len=1, max_len=20)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    generator = torch.Generator()
+    step_fn = step_fn_of(model) if step_fn_of else None
+
+    def step() -> None:
+        batch = task.sample(batch_size, generator).to(device)
+        logits, _ = model(batch.inputs, step=step_fn)
+        cost = masked_bce_bits(logits, batch)
+        optimizer.zero_grad(set_to_none=True)
+        cost.mean().backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_GRAD_NORM)
+        optimizer.step()
+
+    compile_seconds = seconds_per_call(step, 1, device) if step_fn is not None else None
+    seconds = time_calls(step, args.repeats, plan.min_seconds, device, lambda: generator.manual_seed(0))
+    out = {"batch": batch_size, "sequences_per_second": summary([batch_size / s for s in seconds])}
+    if compile_seconds is not None:
+        out["compile_seconds"] = compile_seconds
+    return out
+
+
+# -- the scaling points, each in a fresh process -----------------------------------------
+
+
+def memory_mib(device: torch.device, peak: bool) -> float:
+    """Memory this process holds now, or its peak, in MiB.
+
+    CUDA: torch's allocated memory (its peak since the last reset). CPU: the
+    resident set, VmRSS now or VmHWM at its peak, from /proc/self/status (Linux);
+    VmHWM rather than getrusage's ru_maxrss, which Linux carries over fork and
+    exec, so that in a child of this (large) process it starts at the parent's size.
+    """
+    if device.type == "cuda":
+        return (torch.cuda.max_memory_allocated if peak else torch.cuda.memory_allocated)(device) / 2**20
+    field = "VmHWM" if peak else "VmRSS"
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def scaling_point(memory_n: int, length: int, repeats: int, min_seconds: float, device: torch.device) -> dict:
+    """Forward+backward of the NTM at batch 16 and its peak memory over what the process held before the model.
+
+    Runs in a fresh process of its own, so that no other measurement's memory counts.
+    """
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    base = memory_mib(device, peak=False)
+    model = build("ntm", device, memory_n=memory_n)
+    call, steps = forward_backward(model, SCALING_BATCH, length, device)
+    seconds = time_calls(call, repeats, min_seconds, device)
+    return {
+        "memory_n": memory_n,
+        "length": length,
+        "time_steps": steps,
+        "seconds": summary(seconds),
+        "ms_per_time_step": summary([1e3 * s / steps for s in seconds]),
+        "peak_memory_mib": memory_mib(device, peak=True) - base,
+    }
+
+
+def run_scaling_point(memory_n: int, length: int, args, plan: Plan) -> dict:
+    point = {"memory_n": memory_n, "length": length, "repeats": args.repeats, "min_seconds": plan.min_seconds}
+    command = [sys.executable, __file__, "--device", args.device, "--point", json.dumps(point)]
+    if args.threads is not None:
+        command += ["--threads", str(args.threads)]
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"scaling point N={memory_n} length={length} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout)
+
+
+def scaling(args, plan: Plan) -> dict:
+    """Two curves through the point (N 128, length 20): N at length 20, length at N 128."""
+    measured: dict[tuple[int, int], dict] = {}
+    curves = {
+        "memory_n": [(n, FIXED_LENGTH) for n in plan.memory_sizes],
+        "length": [(128, length) for length in plan.lengths],
+    }
+    out = {"batch": SCALING_BATCH, "model": "ntm"}
+    for curve, points in curves.items():
+        rows = []
+        for point in points:
+            if point not in measured:
+                measured[point] = run_scaling_point(*point, args, plan)
+            rows.append(dict(measured[point]))
+        # size: N, or the time steps 2 L + 1; time: forward+backward of the whole batch.
+        size_key = "memory_n" if curve == "memory_n" else "time_steps"
+        first = rows[0]
+        for row in rows:
+            time_ratio = row["seconds"]["median"] / first["seconds"]["median"]
+            row["ratio_over_size_ratio"] = time_ratio / (row[size_key] / first[size_key])
+        out[curve] = rows
+    return out
+
+
+# -- the sections -------------------------------------------------------------------
+
+
+def matmul_peak(size: int, args, plan: Plan, device: torch.device) -> dict:
+    """fp32 ``torch.mm`` of two size x size matrices: GFLOP/s, 2 size^3 FLOPs a call."""
+    g = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(size, size, generator=g, device=device)
+    b = torch.randn(size, size, generator=g, device=device)
+    seconds = time_calls(lambda: torch.mm(a, b), args.repeats, plan.min_seconds, device)
+    return {"size": size, "gflops": summary([2 * size**3 / s / 1e9 for s in seconds])}
+
+
+def solve_copy(args, plan: Plan) -> dict:
+    """``ntm train task=copy seed=S`` for each seed, one at a time; reads each run's metrics.json."""
+    ntm = Path(sys.executable).parent / "ntm"
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in plan.solve_seeds:
+            run_dir = Path(tmp) / f"seed{seed}"
+            command = [str(ntm), "train", "task=copy", f"seed={seed}", f"hydra.run.dir={run_dir}"]
+            command.append(f"device={args.device}")
+            if args.threads is not None:
+                command.append(f"device.threads={args.threads}")
+            start = time.perf_counter()
+            proc = subprocess.run(command, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stderr[-2000:]}")
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+            run = {k: metrics.get(f"solved_at_{k}") for k in ("seconds", "sequences", "step")}
+            runs.append({"seed": seed, **run, "process_seconds": time.perf_counter() - start})
+    solved = [r for r in runs if r["seconds"] is not None]
+    median = {k: statistics.median(r[k] for r in solved) if solved else None for k in ("seconds", "sequences", "step")}
+    return {"seeds": runs, "solved": len(solved), "median": median}
+
+
+def environment(args, device: torch.device) -> dict:
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    env = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+        "repeats": args.repeats,
+        "quick": args.quick,
+    }
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
+def step_time_and_utilisation(args, plan: Plan, device: torch.device) -> dict:
+    """Forward+backward per time step at batch 1, the FLOP counts, the matmul peak and the MFU.
+
+    MFU: forward+backward FLOPs (3x the forward count) per second at batch 128
+    (or the largest batch measured), length 20, over the matmul peak's median.
+    """
+    fwd_bwd, mfu, flops = {}, {}, {}
+    peak = matmul_peak(plan.matmul_size, args, plan, device)
+    mfu_batch = 128 if 128 in plan.batch_sizes else max(plan.batch_sizes)
+    for name, (_, config, count) in MODELS.items():
+        terms = count(INPUT_SIZE, OUTPUT_SIZE, **config)
+        forward = sum(terms.values())
+        flops[name] = {
+            "sizes": {"input_size": INPUT_SIZE, "output_size": OUTPUT_SIZE, **config},
+            "forward_per_time_step": forward,
+            "forward_backward_per_time_step": 3 * forward,
+            "terms": terms,
+        }
+        model = build(name, device)
+        for batch_size in (1, mfu_batch):
+            call, steps = forward_backward(model, batch_size, FIXED_LENGTH, device)
+            seconds = time_calls(call, args.repeats, plan.min_seconds, device)
+            if batch_size == 1:
+                ms = summary([1e3 * s / steps for s in seconds])
+                fwd_bwd[name] = {"batch": 1, "length": FIXED_LENGTH, "time_steps": steps, "ms_per_time_step": ms}
+            else:
+                achieved = [3 * forward * steps * batch_size / s / 1e9 for s in seconds]
+                mfu[name] = {
+                    "batch": batch_size,
+                    "length": FIXED_LENGTH,
+                    "achieved_gflops": summary(achieved),
+                    "mfu": summary([g / peak["gflops"]["median"] for g in achieved]),
+                }
+    return {
+        "forward_backward": fwd_bwd,
+        "flops": {"backward": "2x forward", "models": flops},
+        "matmul_peak": peak,
+        "mfu": mfu,
+    }
+
+
+def compiled_throughput(args, plan: Plan, device: torch.device) -> dict:
+    """The NTM's throughput with ``step=torch.compile(model.step, dynamic=False)``.
+
+    Every batch size compiles cold: no graph in memory, an empty inductor cache
+    on disk (a later run of the same shapes with the default cache compiles faster).
+    """
+    from torch._inductor.utils import fresh_inductor_cache
+
+    rows = []
+    for batch_size in plan.batch_sizes:
+        torch.compiler.reset()
+        with fresh_inductor_cache():
+            compiled = throughput("ntm", batch_size, args, plan, device, lambda m: torch.compile(m.step, dynamic=False))
+        rows.append(compiled)
+    return {"model": "ntm", "compile": "cold, empty inductor cache", "rows": rows}
+
+
+def run_all(args) -> tuple[dict, int]:
+    """Every section; returns the results and the exit status (1 when --compile failed)."""
+    device = torch.device(args.device)
+    plan = make_plan(args.quick, args.device)
+    out: dict = {"environment": environment(args, device)}
+    out["throughput"] = {name: [throughput(name, b, args, plan, device) for b in plan.batch_sizes] for name in MODELS}
+    out.update(step_time_and_utilisation(args, plan, device))
+    skip = "--quick" if args.quick else "--skip-solve" if args.skip_solve else None
+    out["solve"] = {"skipped": skip} if skip else solve_copy(args, plan)
+    out["scaling"] = scaling(args, plan)
+    out["compile"] = {"skipped": "no --compile"}
+    if args.compile:
+        try:
+            out["compile"] = compiled_throughput(args, plan, device)
+        except Exception as error:  # a missing C++ compiler, say: keep the other results
+            out["compile"] = {"error": f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"}
+            return out, 1
+    return out, 0
+
+
+# -- the report ----------------------------------------------------------------------
+
+
+def fmt(s: dict, digits: int = 1) -> str:
+    return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}]"
+
+
+def report(r: dict) -> str:
+    e = r["environment"]
+    lines = [
+        f"ntm bench {e['date']}: torch {e['torch']}, {e['cpu']} ({e['cores']} cores), "
+        f"torch threads {e['threads']}, device {e['device']}" + (f" ({e['gpu']})" if "gpu" in e else ""),
+        f"Each figure: median [min, max] of {e['repeats']} repeats after a warm-up.",
+        "",
+        "1. Training throughput, copy lengths 1-20 (sequences/s)",
+        f"  {'batch':>6}  " + "".join(f"{name:<28}" for name in r["throughput"]),
+    ]
+    names = list(r["throughput"])
+    for i, row in enumerate(r["throughput"][names[0]]):
+        cells = "".join(f"{fmt(r['throughput'][n][i]['sequences_per_second']):<28}" for n in names)
+        lines.append(f"  {row['batch']:>6}  {cells}")
+    lines += ["", f"2. Forward+backward per time step, batch 1, length {FIXED_LENGTH} (ms)"]
+    lines += [f"  {n}  {fmt(v['ms_per_time_step'], 3)}" for n, v in r["forward_backward"].items()]
+    lines += ["", "3. Forward FLOPs per time step per sequence (backward taken as 2x forward)"]
+    for n, v in r["flops"]["models"].items():
+        terms = ", ".join(f"{k} {c:,}" for k, c in v["terms"].items())
+        lines.append(f"  {n}  {v['forward_per_time_step']:,}  ({terms})")
+    p = r["matmul_peak"]
+    lines.append(f"  fp32 matmul peak, {p['size']} x {p['size']} mm: {fmt(p['gflops'])} GFLOP/s")
+    for n, v in r["mfu"].items():
+        lines.append(
+            f"  {n} MFU at batch {v['batch']}, length {v['length']}: {fmt(v['achieved_gflops'], 2)} GFLOP/s, "
+            f"MFU {100 * v['mfu']['median']:.2f}% [{100 * v['mfu']['min']:.2f}, {100 * v['mfu']['max']:.2f}]"
+        )
+    lines += ["", "4. Time to solve copy (ntm train task=copy)"]
+    s = r["solve"]
+    if "skipped" in s:
+        lines.append(f"  skipped ({s['skipped']})")
+    else:
+        columns = (("seconds", 8, ".1f"), ("sequences", 9, ",.0f"), ("step", 6, ",.0f"))
+        lines.append(f"  {'seed':>6}  {'seconds':>8}  {'sequences':>9}  {'steps':>6}")
+        for row in [*s["seeds"], {"seed": "median", **s["median"]}]:
+            cells = (("-" if row[k] is None else format(row[k], spec)).rjust(w) for k, w, spec in columns)
+            lines.append(f"  {row['seed']:>6}  " + "  ".join(cells))
+        lines.append(f"  solved: {s['solved']} of {len(s['seeds'])}")
+    sc = r["scaling"]
+    lines += [
+        "",
+        f"5. Scaling, NTM batch {sc['batch']}, forward+backward (ratio: time/first over size/first; 1.00 = linear)",
+    ]
+    for curve, label in (("memory_n", "N"), ("length", "length")):
+        lines.append(f"  {label:>8}  {'ms per time step':<26}  {'peak MiB':>9}  {'ratio':>6}")
+        for row in sc[curve]:
+            lines.append(
+                f"  {row[curve]:>8}  {fmt(row['ms_per_time_step'], 3):<26}  "
+                f"{row['peak_memory_mib']:>9.1f}  {row['ratio_over_size_ratio']:>6.2f}"
+            )
+    c = r["compile"]
+    lines += ["", "6. NTM with torch.compile(model.step, dynamic=False)"]
+    if "rows" in c:
+        for row in c["rows"]:
+            lines.append(
+                f"  batch {row['batch']:>4}: compile (first step) {row['compile_seconds']:.1f} s, "
+                f"then {fmt(row['sequences_per_second'])} sequences/s"
+            )
+    else:
+        lines.append(f"  {c.get('error') or 'skipped (' + c['skipped'] + ')'}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed repeats per figure (default 5; 2 with --quick)"
+    )
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "latest.json")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and 2 repeats, no solve: a smoke test")
+    parser.add_argument("--skip-solve", action="store_true", help="skip the time-to-solve runs")
+    parser.add_argument("--compile", action="store_true", help="also the NTM with a torch.compile'd step")
+    parser.add_argument("--point", help=argparse.SUPPRESS)  # internal: one scaling point, as JSON
+    args = parser.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 2 if args.quick else 5
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("bench.py: error: --device cuda but this torch sees no CUDA GPU; use --device cpu", file=sys.stderr)
+        return 2
+    if args.repeats < 1 or (args.threads is not None and args.threads < 1):
+        print("bench.py: error: --repeats and --threads must be at least 1", file=sys.stderr)
+        return 2
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.point:
+        p = json.loads(args.point)
+        device = torch.device(args.device)
+        print(json.dumps(scaling_point(p["memory_n"], p["length"], p["repeats"], p["min_seconds"], device)))
+        return 0
+    results, status = run_all(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results))
+    print(f"\nwrote {args.out}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

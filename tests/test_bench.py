@@ -1,0 +1,163 @@
+"""Tests of the benchmark (bench/): the FLOP counts against a hand count, and a --quick run end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ntm_cli.models.dnc import DNC
+from ntm_cli.models.ntm import NTM
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def load_flops():
+    """bench/flops.py, loaded from its path (bench/ is a folder of scripts, not an installed package)."""
+    spec = importlib.util.spec_from_file_location("bench_flops", BENCH / "flops.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+flops = load_flops()
+
+# A tiny configuration: I 2 inputs, O 3 outputs, H 2 units, N 4 locations of M 3,
+# one read head: the controller sees I + R M = 5 inputs, the output layer H + R M = 5.
+TINY = dict(controller="lstm", hidden_size=2, memory_n=4, memory_m=3, read_heads=1)
+
+
+def test_ntm_flops_hand_count():
+    """One write head, shifts -1..1 (S 3): K = 2 heads."""
+    expected = {
+        "controller": 112 + 16 + 8 + 6 + 2 + 2,  # gates 2*8*(5+2), 2 biases 8 each, 4 activations, c, tanh c, h
+        "head_params": 2 * 2 * 24 + 24,  # 24 outputs: 2 heads x (key 3 + beta, g, gamma + shift 3) + erase 3 + add 3
+        "head_activations": 6 + 2 + 2 + 16 + 4 + 3 + 3,  # tanh key, beta, g, 2 softmaxes over 3 (8 each), gamma, e, a
+        "content_addressing": 48 + 14 + 28 + 32 + 22,  # k.M(i), |k| (7 a head), |M(i)| (7 a row), * + / beta, softmax
+        "interpolation": 8 + 2 + 8 + 8,  # g w_c, 1 - g, (1 - g) w_prev, the sum
+        "shift": 48,  # 3 multiply-adds for each of 4 locations and 2 heads
+        "sharpen": 8 + 8 + 8 + 22,  # + eps, log, gamma *, 2 softmaxes over 4 (11 each)
+        "write": 12 + 12 + 12 + 24,  # w e, 1 - w e, M * keep, + w a (multiply-adds)
+        "read": 24,  # 4 x 3 multiply-adds
+        "output": 30 + 3,  # 2 x 5 x 3 + bias
+    }
+    assert flops.ntm_flops(2, 3, **TINY, write_heads=1, shift_range=1) == expected
+    assert sum(expected.values()) == 683
+
+
+def test_ntm_flops_hand_count_feedforward_many_heads():
+    """Feedforward controller, 2 read and 2 write heads, no shift (S 1): K = 4, controller input 2 + 6 = 8."""
+    sizes = {**TINY, "controller": "feedforward", "read_heads": 2}
+    terms = flops.ntm_flops(2, 3, **sizes, write_heads=2, shift_range=0)
+    assert terms["controller"] == 2 * 2 * 8 + 2 + 2  # W x, bias, tanh
+    assert terms["head_params"] == 2 * 2 * 40 + 40  # 4 x (3 + 3 + 1) + 2 x 2 x 3 outputs
+    assert terms["shift"] == 16  # S = 1: one product per location and head
+    assert terms["write"] == 48 + 12 + 12 + 48  # w e and 1 - w e, product of 2 heads, M * keep, + sum of 2 w a
+    assert terms["read"] == 48
+    assert terms["output"] == 2 * 3 * 8 + 3
+    assert sum(terms.values()) == 923
+
+
+def test_dnc_flops_hand_count():
+    """One read head: the interface has 3 + 9 + 5 + 3 = 20 entries."""
+    content = 24 + 7 + 28 + 16 + 11  # one key: k.M(i), |k|, |M(i)|, * + / beta, softmax over 4
+    expected = {
+        "controller": 146,
+        "interface": 2 * 2 * 20 + 20,
+        "interface_activations": 2 + 2 + 3 + 1 + 1 + 1 + 8,  # read and write oneplus, erase, free, g^a, g^w, modes
+        "write_content": content,
+        "retention": 4 + 4,  # f w, 1 - f w (a product over one head is no arithmetic)
+        "usage": 16,
+        "allocation": 3 + 4 + 4,  # cumulative product of 4, 1 - u, the product
+        "write_weighting": 4 + 1 + 4 + 4 + 4,  # g^a a, 1 - g^a, (1 - g^a) c, +, g^w *
+        "write": 60,
+        "link": 16 * 5,  # 1 - w_i - w_j (2), * L, w_i p_j, + for each of the 4 x 4 entries
+        "precedence": 3 + 1 + 4 + 4,
+        "forward_backward": 2 * 32,  # L w and L^T w: 16 multiply-adds each
+        "read_content": content,
+        "read_weighting": 4 * 5,  # 3 products and 2 sums a location
+        "read": 24,
+        "output": 33,
+    }
+    assert flops.dnc_flops(2, 3, **TINY) == expected
+    assert sum(expected.values()) == 781
+
+
+@pytest.mark.parametrize(
+    ("cls", "count", "extra"),
+    [(NTM, flops.ntm_flops, {"write_heads": 1, "shift_range": 1}), (DNC, flops.dnc_flops, {})],
+)
+def test_flops_cover_torchs_matmul_count(cls, count, extra):
+    """torch's FlopCounterMode counts only matrix products; at the copy sizes ours includes all of them."""
+    sizes = dict(controller="lstm", hidden_size=100, memory_n=128, memory_m=20, read_heads=1, **extra)
+    model = cls(9, 8, **sizes)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(torch.zeros(3, 2, 9))  # 3 time steps, batch 2
+    assert counter.get_total_flops() / 6 <= sum(count(9, 8, **sizes).values())
+
+
+def summaries(node):
+    """Every {"median", "min", "max"} figure anywhere in the results."""
+    if isinstance(node, dict):
+        if "median" in node and "min" in node:
+            yield node
+        for value in node.values():
+            yield from summaries(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from summaries(value)
+
+
+def test_quick_run_writes_every_section(tmp_path):
+    """bench.py --quick end to end: the JSON's sections, and only order and sign checks on the figures."""
+    out = tmp_path / "x.json"
+    command = [sys.executable, str(BENCH / "bench.py"), "--quick", "--threads", "1", "--out", str(out)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "Forward FLOPs per time step" in proc.stdout
+    r = json.loads(out.read_text())
+
+    assert {"date", "torch", "cpu", "cores", "threads", "device"} <= set(r["environment"])
+    figures = list(summaries(r))
+    assert len(figures) >= 15
+    for s in figures:
+        assert s["min"] <= s["median"] <= s["max"]
+        assert s["repeats"] == 2
+
+    for model in ("ntm", "dnc"):
+        assert [row["batch"] for row in r["throughput"][model]] == [1, 4]
+        assert all(row["sequences_per_second"]["min"] > 0 for row in r["throughput"][model])
+        assert r["forward_backward"][model]["ms_per_time_step"]["min"] > 0
+        counted = r["flops"]["models"][model]
+        assert counted["forward_per_time_step"] == sum(counted["terms"].values()) > 0
+        assert 0 < r["mfu"][model]["mfu"]["min"] <= r["mfu"][model]["mfu"]["max"] < 1
+    assert r["matmul_peak"]["gflops"]["min"] > 0
+    assert r["solve"] == {"skipped": "--quick"}
+    assert r["compile"] == {"skipped": "no --compile"}
+
+    scaling = r["scaling"]
+    assert [p["memory_n"] for p in scaling["memory_n"]] == [64, 128]
+    assert [p["length"] for p in scaling["length"]] == [20, 40]
+    for point in scaling["memory_n"] + scaling["length"]:
+        assert point["ratio_over_size_ratio"] > 0
+        assert point["peak_memory_mib"] > 0
+    assert scaling["memory_n"][0]["ratio_over_size_ratio"] == scaling["length"][0]["ratio_over_size_ratio"] == 1.0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this torch has CUDA")
+def test_cuda_refused_without_cuda(tmp_path):
+    """--device cuda on a machine without CUDA: one line on stderr, exit code 2, nothing written."""
+    out = tmp_path / "x.json"
+    command = [sys.executable, str(BENCH / "bench.py"), "--device", "cuda", "--quick", "--out", str(out)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "CUDA" in proc.stderr
+    assert not out.exists()
