@@ -71,3 +71,10 @@ def rng_state() -> dict[str, Any]:
     """The global torch random states (CPU and every CUDA device)."""
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
     return {"torch": torch.get_rng_state(), "cuda": cuda}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restores the global torch random states saved by ``rng_state`` (CUDA where present)."""
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -159,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ntm: error: unknown command '{sub}'; use `ntm train` or `ntm eval`", file=sys.stderr)
         return 2
 
+    if sub == "train" and any(a.startswith("resume=") for a in rest):
+        rest = _resume_args(rest)
+        if rest is None:
+            return 2
+
     # Let every exception reach us, so that a user's mistake prints one line.
     show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
@@ -179,6 +184,30 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         sys.argv = saved_argv
     return 0
+
+
+def _resume_args(args: list[str]) -> list[str] | None:
+    """``ntm train resume=PATH ...`` runs in PATH's own run directory, keeping its .hydra/ record.
+
+    Returns the arguments to hand to Hydra, or None after printing why it cannot resume.
+    """
+    from ntm_cli.train import resume_checkpoint, resume_run_dir
+
+    path = next(a for a in args if a.startswith("resume="))[len("resume=") :]
+    problem = None
+    if any(a in ("-m", "--multirun") for a in args):
+        problem = "resume continues one run; it does not take -m"
+    elif any(a.startswith(("hydra.run.dir=", "hydra.output_subdir=")) for a in args):
+        problem = "resume continues in the run's own directory; drop hydra.run.dir"
+    elif not resume_checkpoint(path).is_file():
+        problem = (
+            f"resume={path}: there is no checkpoint {resume_checkpoint(path)}; "
+            "give a run directory (holding checkpoints/last.pt) or a checkpoint file"
+        )
+    if problem:
+        print(f"ntm train: error: {problem}", file=sys.stderr)
+        return None
+    return [*args, f"hydra.run.dir={resume_run_dir(path)}", "hydra.output_subdir=null"]
 
 
 def console() -> None:

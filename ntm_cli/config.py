@@ -150,6 +150,8 @@ class EvalConfig:
 @dataclass
 class TrainCommandConfig:
     seed: int = 0
+    # A run directory or checkpoint to continue from (ntm train resume=PATH); see ntm_cli/train.py.
+    resume: str | None = None
     # One of task_schema(NAME); typed by ``typed_train_config`` once the name is known.
     task: Any = MISSING
     # One of MODEL_SCHEMAS; typed by ``typed_train_config`` once the name is known.

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import signal
 import time
 from pathlib import Path
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ntm_cli import checkpoint, curriculum
-from ntm_cli.config import ConfigError, validate_train
+from ntm_cli.config import ConfigError, typed_train_config, validate_train
 from ntm_cli.evaluate import Metrics, measure
 from ntm_cli.factory import (
     build_model,
@@ -33,13 +36,14 @@ log = logging.getLogger(__name__)
 class Trainer:
     """One training run in ``run_dir``: setup, the step loop, validation, saving."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, progress: bool = False) -> None:
+    def __init__(self, cfg: DictConfig, run_dir: Path, progress: bool = False, resume: dict | None = None) -> None:
         validate_train(cfg)
         self.cfg, self.run_dir, self.progress = cfg, run_dir, progress
         self.ckpt_dir = run_dir / "checkpoints"
-        if (self.ckpt_dir / "last.pt").exists():
+        if resume is None and (self.ckpt_dir / "last.pt").exists():
             raise ConfigError(
-                f"{run_dir} already holds a training run; give a new hydra.run.dir=PATH so it is not overwritten"
+                f"{run_dir} already holds a training run; continue it with `ntm train resume={run_dir}`, "
+                "or give a new hydra.run.dir=PATH"
             )
         self.device = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)
@@ -65,6 +69,22 @@ class Trainer:
         self.best: dict | None = None
         self.solved: dict | None = None
         self.validation: Metrics | None = None
+        self.resumed_at: int | None = None
+        self.stop_signal: str | None = None
+        if resume is not None:
+            self.restore(resume)
+
+    def restore(self, ckpt: dict) -> None:
+        """Takes up a checkpoint's state: weights, optimizer, progress and every random state."""
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.step, self.sequences = ckpt["step"], ckpt["sequences"]
+        self.wall_seconds = ckpt.get("wall_seconds", 0.0)
+        self.best, self.solved = ckpt.get("best"), ckpt.get("solved")
+        self.level = ckpt.get("curriculum_level", 1.0)
+        self.data.set_state(ckpt["rng"]["data"])
+        checkpoint.set_rng_state(ckpt["rng"])
+        self.resumed_at = self.step
 
     # -- saving -----------------------------------------------------------------
 
@@ -138,13 +158,17 @@ class Trainer:
             self.device,
             self.run_dir,
         )
-        writer = SummaryWriter(str(self.run_dir / "tb"))
+        if self.resumed_at is not None:
+            log.info("resumed at step %d (%d sequences, %.1f s so far)", self.step, self.sequences, self.wall_seconds)
+        # On a resume, events a crashed run logged after its checkpoint (which follows its step's events) are dropped.
+        purge = None if self.resumed_at is None else self.resumed_at + 1
+        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=purge)
         bar = tqdm(total=t.steps, initial=self.step, unit="step", disable=not self.progress, dynamic_ncols=True)
         acc = torch.zeros(3, device=self.device)  # summed cost, bit errors, grad norm since the last log
         logged_at, logged_sequences = time.perf_counter(), self.sequences
         started = time.perf_counter() - self.wall_seconds
-        with logging_redirect_tqdm():
-            while self.step < t.steps:
+        with logging_redirect_tqdm(), self.stop_on_signals():
+            while self.step < t.steps and self.stop_signal is None:
                 first = self.step_fn is not None and self.step == 0
                 cost, errors, norm = self.train_step()
                 if first:
@@ -191,6 +215,15 @@ class Trainer:
         writer.close()
         metrics = self.metrics()
         (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        if self.stop_signal is not None:
+            log.warning(
+                "stopped by %s at step %d and saved %s; continue with: ntm train resume=%s",
+                self.stop_signal,
+                self.step,
+                self.ckpt_dir / "last.pt",
+                self.run_dir,
+            )
+            raise SystemExit(130 if self.stop_signal == "SIGINT" else 143)
         log.info(
             "stopped at step %d (%d sequences, %.1f s); validation bit errors/seq %.4f, cost %.4f bits/seq%s",
             self.step,
@@ -201,6 +234,23 @@ class Trainer:
             f"; solved at step {self.solved['step']}" if self.solved else "",
         )
         return metrics
+
+    @contextlib.contextmanager
+    def stop_on_signals(self):
+        """SIGINT and SIGTERM end the run after the current step, with a checkpoint; a second one at once."""
+
+        def handler(signum, frame):
+            if self.stop_signal is not None:
+                raise KeyboardInterrupt  # the second signal: leave now; checkpoints are written atomically
+            self.stop_signal = signal.Signals(signum).name
+            log.warning("%s: stopping after this step (send it again to stop at once)", self.stop_signal)
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
 
     def advance_curriculum(self, train_bit_errors: float) -> None:
         c = self.cfg.train.curriculum
@@ -234,5 +284,59 @@ class Trainer:
 
 
 def train(cfg: DictConfig, run_dir: Path, progress: bool = False) -> dict:
-    """Trains as ``cfg`` says, writing everything to ``run_dir``; returns the final metrics."""
-    return Trainer(cfg, run_dir, progress).run()
+    """Trains as ``cfg`` says, writing everything to ``run_dir``; returns the final metrics.
+
+    With ``cfg.resume`` set, continues that run instead (see ``resume_config``).
+    """
+    if cfg.resume is None:
+        return Trainer(cfg, run_dir, progress).run()
+    ckpt = checkpoint.load(resume_checkpoint(cfg.resume))
+    run_cfg = resume_config(ckpt["config"], cfg, HydraConfig.get().overrides.task)
+    return Trainer(run_cfg, run_dir, progress, resume=ckpt).run()
+
+
+def resume_checkpoint(path: str) -> Path:
+    """The checkpoint ``resume=PATH`` names: PATH itself, or PATH/checkpoints/last.pt for a run directory."""
+    p = Path(path)
+    return p / "checkpoints" / "last.pt" if p.is_dir() else p
+
+
+def resume_run_dir(path: str) -> Path:
+    """The run directory a resumed run continues in: RUN for RUN or RUN/checkpoints/NAME.pt."""
+    ckpt = resume_checkpoint(path)
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+
+
+# What a resumed run may change: how long and where it runs, never what it trains.
+_RESUMABLE = (
+    "train.steps",
+    "train.max_seconds",
+    "train.eval_every",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.target_bit_errors",
+    "train.compile",
+    "device",
+    "eval",
+    "resume",
+)
+
+
+def resume_config(saved: dict, composed: DictConfig, overrides: list[str]) -> DictConfig:
+    """The run's own config, with the command line's overrides of ``_RESUMABLE`` keys applied.
+
+    Any other override (the task, the model, the optimizer, the batch, the
+    seed...) would make the continued run a different experiment: refused.
+    """
+    cfg = typed_train_config(saved)
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if not any(key == k or key.startswith(k + ".") for k in _RESUMABLE):
+            raise ConfigError(
+                f"{key} cannot change when resuming: the run continues with its own config "
+                f"(only {', '.join(k for k in _RESUMABLE if k != 'resume')} may); start a new run to change it"
+            )
+        top = key.split(".")[0] if key.split(".")[0] in ("device", "eval") else key
+        OmegaConf.update(cfg, top, OmegaConf.select(composed, top), merge=False)
+    return cfg

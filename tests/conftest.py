@@ -59,3 +59,12 @@ def trained_run(tmp_path_factory) -> Path:
     proc = run_ntm("train", *TINY, "hydra.run.dir=run", cwd=root)
     assert proc.returncode == 0, proc.stderr
     return root / "run"
+
+
+def tb_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every TensorBoard scalar of a run, as {tag: [(step, value), ...]}."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir / "tb"))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}

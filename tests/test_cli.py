@@ -8,16 +8,8 @@ import subprocess
 
 import pytest
 import torch
-from conftest import TINY, ntm_executable, run_ntm
+from conftest import TINY, ntm_executable, run_ntm, tb_scalars
 from omegaconf import OmegaConf
-
-
-def _events(run_dir):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir / "tb"))
-    acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
 def test_train_writes_a_complete_run_directory(trained_run):
@@ -34,7 +26,7 @@ def test_train_writes_a_complete_run_directory(trained_run):
 
 
 def test_tensorboard_gets_every_scalar(trained_run):
-    scalars = _events(trained_run)
+    scalars = tb_scalars(trained_run)
     for tag in (
         "train/loss",
         "train/cost_bits_per_sequence",
