@@ -132,6 +132,8 @@ class TrainLoopConfig:
     # Compile the model's time step with torch.compile (needs a C++ compiler on the CPU):
     # 1.7-2.9x faster steps here after 15-30 s of compilation; worth it for runs of minutes.
     compile: bool = False
+    # Stop once this many steps in a row had a non-finite loss or gradient (each is skipped).
+    max_bad_steps: int = 50
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
 
 
@@ -295,7 +297,7 @@ def validate_train(cfg: DictConfig | TrainCommandConfig) -> None:
         p,
         cfg.train,
         "train",
-        ("steps", "batch_size", "checkpoint_every", "eval_every", "log_every", "val_sequences"),
+        ("steps", "batch_size", "checkpoint_every", "eval_every", "log_every", "val_sequences", "max_bad_steps"),
     )
     _check_positive(p, cfg.train, "train", ("clip_grad_norm", "clip_grad_value", "max_seconds"))
     if cfg.train.target_bit_errors is not None and cfg.train.target_bit_errors < 0:

@@ -33,6 +33,10 @@ from tasks import bit_errors, masked_bce_bits
 log = logging.getLogger(__name__)
 
 
+class DivergedError(ConfigError):
+    """Training cannot go on (the loss keeps being non-finite); reported like bad input: one line, exit 2."""
+
+
 class Trainer:
     """One training run in ``run_dir``: setup, the step loop, validation, saving."""
 
@@ -70,6 +74,8 @@ class Trainer:
         self.solved: dict | None = None
         self.validation: Metrics | None = None
         self.resumed_at: int | None = None
+        self.skipped = 0  # steps skipped for a non-finite loss or gradient
+        self.bad_in_a_row = 0
         self.stop_signal: str | None = None
         if resume is not None:
             self.restore(resume)
@@ -82,6 +88,7 @@ class Trainer:
         self.wall_seconds = ckpt.get("wall_seconds", 0.0)
         self.best, self.solved = ckpt.get("best"), ckpt.get("solved")
         self.level = ckpt.get("curriculum_level", 1.0)
+        self.skipped = ckpt.get("skipped_steps", 0)
         self.data.set_state(ckpt["rng"]["data"])
         checkpoint.set_rng_state(ckpt["rng"])
         self.resumed_at = self.step
@@ -100,6 +107,7 @@ class Trainer:
             "best": self.best,
             "solved": self.solved,
             "curriculum_level": self.level,
+            "skipped_steps": self.skipped,
         }
 
     def save(self, names: list[str]) -> None:
@@ -120,6 +128,7 @@ class Trainer:
             "validation": None if self.validation is None else {"step": self.step, **self.validation.as_dict()},
             "best": self.best,
             "curriculum_level": self.level,
+            "skipped_steps": self.skipped,
         }
         if self.solved is not None:
             out.update({f"solved_at_{k}": v for k, v in self.solved.items()})
@@ -144,8 +153,29 @@ class Trainer:
         if t.clip_grad_value is not None:
             torch.nn.utils.clip_grad_value_(self.model.parameters(), t.clip_grad_value)
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.clip_grad_norm or math.inf)
+        cost_sum = cost.detach().sum()
+        # The one host sync of a step (free on the CPU): a non-finite loss or gradient never reaches the weights.
+        if not bool(torch.isfinite(norm) & torch.isfinite(cost_sum)):
+            self.skip_step()
+            zero = torch.zeros((), device=self.device)
+            return zero, zero, zero
+        self.bad_in_a_row = 0
         self.optimizer.step()
-        return cost.detach().sum(), bit_errors(logits.detach(), batch).sum(), norm
+        return cost_sum, bit_errors(logits.detach(), batch).sum(), norm
+
+    def skip_step(self) -> None:
+        """Counts a step whose loss or gradient was not finite; stops after train.max_bad_steps in a row."""
+        self.skipped += 1
+        self.bad_in_a_row += 1
+        log.warning(
+            "step %d: non-finite loss or gradient; step skipped (%d in a row)", self.step + 1, self.bad_in_a_row
+        )
+        if self.bad_in_a_row >= self.cfg.train.max_bad_steps:
+            raise DivergedError(
+                f"stopped at step {self.step + 1}: {self.bad_in_a_row} steps in a row had a non-finite loss or "
+                f"gradient, so none was applied and the checkpoints in {self.ckpt_dir} hold the last good state; "
+                "lower optimizer.lr or clip harder (train.clip_grad_norm)"
+            )
 
     def run(self) -> dict:
         cfg, t = self.cfg, self.cfg.train
@@ -193,6 +223,7 @@ class Trainer:
                         "train/grad_norm": mean_norm,
                         "train/lr": self.optimizer.param_groups[0]["lr"],
                         "train/sequences_per_second": rate,
+                        "train/skipped_steps": self.skipped,
                     }
                     if self.level < 1.0:
                         scalars["train/curriculum_level"] = self.level

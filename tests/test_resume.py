@@ -122,3 +122,17 @@ def test_a_signal_stops_the_run_with_a_checkpoint_and_says_how_to_resume(tmp_pat
     proc2 = run_ntm("train", "resume=run", f"train.steps={saved['step'] + 2}", cwd=tmp_path)
     assert proc2.returncode == 0, proc2.stderr
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["step"] == saved["step"] + 2
+
+
+def test_non_finite_steps_are_skipped_and_a_diverged_run_stops_with_one_line(tmp_path):
+    """An absurd learning rate blows the weights up; no non-finite update is applied, and the run stops."""
+    args = [a for a in TINY if not a.startswith("train.steps")]
+    diverge = ["optimizer.lr=1e30", "train.clip_grad_norm=null", "train.max_bad_steps=3", "train.steps=100"]
+    proc = run_ntm("train", *args, *diverge, "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "3 steps in a row had a non-finite loss or gradient" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "non-finite loss or gradient; step skipped (1 in a row)" in log
+    saved = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in saved["model"].values())
