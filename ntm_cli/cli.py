@@ -22,6 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from ntm_cli import checkpoint
 from ntm_cli.checkpoint import CheckpointError
 from ntm_cli.config import ConfigError, EvalCommandConfig, register_configs, typed_train_config
 
@@ -204,6 +205,11 @@ def _resume_args(args: list[str]) -> list[str] | None:
             f"resume={path}: there is no checkpoint {resume_checkpoint(path)}; "
             "give a run directory (holding checkpoints/last.pt) or a checkpoint file"
         )
+    else:
+        try:  # before Hydra opens a log in that directory
+            checkpoint.load(resume_checkpoint(path))
+        except CheckpointError as ex:
+            problem = str(ex)
     if problem:
         print(f"ntm train: error: {problem}", file=sys.stderr)
         return None

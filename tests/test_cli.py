@@ -173,6 +173,10 @@ def test_bad_train_input_gets_one_clear_line(tmp_path, args, words):
 def test_bad_eval_input_gets_one_clear_line(trained_run, tmp_path):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(os.urandom(256))
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((trained_run / "checkpoints" / "best.pt").read_bytes()[:1000])
     plain = tmp_path / "plain.pt"
     torch.save({"weight": torch.zeros(2)}, plain)
     ckpt = trained_run / "checkpoints" / "best.pt"
@@ -181,6 +185,8 @@ def test_bad_eval_input_gets_one_clear_line(trained_run, tmp_path):
         (["checkpoint=missing.pt"], "does not exist"),
         ([f"checkpoint={tmp_path}"], "is a folder"),
         ([f"checkpoint={garbage}"], "cannot be loaded"),
+        ([f"checkpoint={empty}"], "cannot be loaded"),
+        ([f"checkpoint={truncated}"], "cannot be loaded"),
         ([f"checkpoint={plain}"], "is not an ntm checkpoint"),
         ([f"checkpoint={ckpt}", "train.steps=3"], "unknown key 'train.steps'"),
         ([f"checkpoint={ckpt}", "model.memory_n=64"], "unknown key 'model.memory_n'"),
@@ -193,6 +199,30 @@ def test_bad_eval_input_gets_one_clear_line(trained_run, tmp_path):
         assert proc.returncode == 2, (args, proc.stderr)
         assert len(lines) == 1 and lines[0].startswith("ntm eval: error: ") and words in lines[0], (args, lines)
     assert ckpt.read_bytes() == before
+
+
+class _RunsCodeWhenUnpickled:
+    """Unpickling this calls os.system: what a malicious checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_never_runs_it(tmp_path):
+    marker = tmp_path / "code-ran"
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "ntm-checkpoint", "version": 1, "payload": _RunsCodeWhenUnpickled(marker)}, evil)
+    for command in (["eval", f"checkpoint={evil}", "hydra.run.dir=ev"], ["train", f"resume={evil}"]):
+        proc = run_ntm(*command, cwd=tmp_path)
+        assert proc.returncode == 2 and "cannot be loaded safely" in proc.stderr and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    assert not marker.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["evil.pt"]
+    # The file really is malicious: an unsafe load runs its code.
+    torch.load(evil, weights_only=False)
+    assert marker.exists()
 
 
 def test_a_run_directory_is_never_overwritten(trained_run, tmp_path):
