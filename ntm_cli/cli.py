@@ -8,6 +8,7 @@ and exit code 2; a bug in ntm itself still shows its traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -55,8 +56,17 @@ def _typed_eval_config(plain: dict) -> DictConfig:
     return OmegaConf.merge(OmegaConf.structured(EvalCommandConfig), plain)
 
 
-def _run_job(run: Callable[[DictConfig, Path], object], typed: Callable[[dict], DictConfig], cfg: DictConfig) -> None:
-    """Types the composed config (refusing keys the schema lacks, such as ``+foo=1``), then runs."""
+def _run_job(
+    run: Callable[[DictConfig, Path], object],
+    typed: Callable[[dict], DictConfig],
+    cfg: DictConfig,
+    failures: list[str],
+) -> None:
+    """Types the composed config (refusing keys the schema lacks, such as ``+foo=1``), then runs.
+
+    A job refused for bad input (or a diverged run) ends a single run with one
+    line; in a sweep it is recorded in ``failures`` and the other jobs go on.
+    """
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     plain = OmegaConf.to_container(cfg, resolve=True)
@@ -70,7 +80,9 @@ def _run_job(run: Callable[[DictConfig, Path], object], typed: Callable[[dict], 
     except (ConfigError, CheckpointError) as ex:
         if hydra_cfg.mode == RunMode.RUN:
             _remove_if_untouched(run_dir, f"{hydra_cfg.job.name}.log")
-        raise UserError(str(ex)) from None
+            raise UserError(str(ex)) from None
+        logging.getLogger(__name__).error("job %d failed: %s", hydra_cfg.job.num, ex)
+        failures.append(f"job {hydra_cfg.job.num} ({hydra_cfg.job.override_dirname or 'no overrides'}): {ex}")
 
 
 def _remove_if_untouched(run_dir: Path, log_name: str) -> None:
@@ -79,21 +91,21 @@ def _remove_if_untouched(run_dir: Path, log_name: str) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _train_job(cfg: DictConfig) -> None:
+def _train_job(cfg: DictConfig, failures: list[str]) -> None:
     from ntm_cli.train import train
 
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     progress = sys.stderr.isatty() and not multirun
-    _run_job(lambda c, d: train(c, d, progress=progress), typed_train_config, cfg)
+    _run_job(lambda c, d: train(c, d, progress=progress), typed_train_config, cfg, failures)
 
 
-def _eval_job(cfg: DictConfig) -> None:
+def _eval_job(cfg: DictConfig, failures: list[str]) -> None:
     from ntm_cli.evaluate import evaluate
 
-    _run_job(evaluate, _typed_eval_config, cfg)
+    _run_job(evaluate, _typed_eval_config, cfg, failures)
 
 
-JOBS: dict[str, Callable[[DictConfig], None]] = {"train": _train_job, "eval": _eval_job}
+JOBS: dict[str, Callable[[DictConfig, list[str]], None]] = {"train": _train_job, "eval": _eval_job}
 
 
 def one_line(ex: BaseException) -> str:
@@ -169,7 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
     register_configs()
-    app = hydra.main(version_base=None, config_path=str(config_dir()), config_name=sub)(JOBS[sub])
+    failures: list[str] = []  # the sweep jobs that failed, filled by the jobs
+
+    def job(cfg: DictConfig) -> None:
+        JOBS[sub](cfg, failures)
+
+    app = hydra.main(version_base=None, config_path=str(config_dir()), config_name=sub)(job)
     saved_argv = sys.argv
     sys.argv = [saved_argv[0], *rest]
     try:
@@ -184,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         sys.argv = saved_argv
+    if failures:
+        print(f"ntm {sub}: {len(failures)} sweep job(s) failed; the others ran:", file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -119,6 +119,16 @@ def test_multirun_runs_each_job_in_its_own_folder(tmp_path):
         assert metrics["steps"] == 6
 
 
+def test_a_failing_sweep_job_does_not_stop_the_others(tmp_path):
+    tiny = [a for a in TINY if not a.startswith("model.memory_n")]
+    proc = run_ntm("train", "-m", *tiny, "model.memory_n=0,8", "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "1 sweep job(s) failed" in proc.stderr
+    assert "job 0 (" in proc.stderr and "model.memory_n=0 must be greater than 0" in proc.stderr
+    (good,) = (tmp_path / "sweep").glob("job1-*")
+    assert (good / "checkpoints" / "last.pt").exists() and (good / "metrics.json").exists()
+
+
 def test_help_and_cfg_job_show_the_config(tmp_path):
     proc = run_ntm("train", "--help", cwd=tmp_path)
     assert proc.returncode == 0
