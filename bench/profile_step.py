@@ -1,6 +1,6 @@
 """Where a training step's time goes: torch.profiler over forward+backward of the NTM on copy.
 
-    python bench/profile.py [--batch 16] [--length 20] [--steps 10] [--threads 1] [--compile] [--top 12]
+    python bench/profile_step.py [--batch 16] [--length 20] [--steps 10] [--threads 1] [--compile] [--top 12]
 
 Prints the operators with the most self CPU time (eager, or with the time
 step compiled by torch.compile) and how many operator calls one time step makes.
