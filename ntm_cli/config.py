@@ -130,7 +130,7 @@ class TrainLoopConfig:
     # Periodic checkpoints (step_XXXXXXX.pt) kept besides last.pt and best.pt.
     keep_checkpoints: int = 3
     # Compile the model's time step with torch.compile (needs a C++ compiler on the CPU):
-    # 1.7-2.9x faster steps here after 15-30 s of compilation; worth it for runs of minutes.
+    # 2.4-3.1x the training throughput on copy here after 15-30 s of compilation; worth it for runs of minutes.
     compile: bool = False
     # Stop once this many steps in a row had a non-finite loss or gradient (each is skipped).
     max_bad_steps: int = 50
