@@ -23,6 +23,8 @@ shifts. Both models feed the controller [x_t, r_{t-1}], I + R M inputs, and map
 
 from __future__ import annotations
 
+from ntm_cli.models.dnc import interface_size
+
 
 def controller_flops(controller: str, input_size: int, hidden_size: int, layers: int) -> int:
     """One controller step; ``input_size`` is what its first layer sees.
@@ -137,7 +139,7 @@ def dnc_flops(
     read weighting pi_b b + pi_c c + pi_f f: 5 N R; read: 2 N M R; output layer H + R M -> O.
     """
     i, o, h, n, m, r = input_size, output_size, hidden_size, memory_n, memory_m, read_heads
-    interface = m * r + 3 * m + 5 * r + 3
+    interface = interface_size(r, m)
     return {
         "controller": controller_flops(controller, i + r * m, h, controller_layers),
         "interface": linear_flops(h, interface),
