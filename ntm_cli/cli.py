@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -241,8 +242,18 @@ def _resume_args(args: list[str]) -> list[str] | None:
 def console() -> None:
     """The console script: exits with ``main``'s status."""
     try:
-        sys.exit(main())
+        code = main()
     except BrokenPipeError:
         # The reader went away (`ntm train --help | head`): stop quietly, as other tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(141)
+        code = 141
+    except KeyboardInterrupt:
+        # A second Ctrl-C during training (the first one asks for a checkpoint first).
+        print("ntm: interrupted", file=sys.stderr)
+        code = 130
+    except SystemExit as ex:  # a training run stopped by a signal, after its checkpoint
+        code = ex.code
+    # Already leaving: a late Ctrl-C must not break the interpreter's shutdown with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(code)

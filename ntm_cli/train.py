@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -274,7 +275,8 @@ class Trainer:
             if self.stop_signal is not None:
                 raise KeyboardInterrupt  # the second signal: leave now; checkpoints are written atomically
             self.stop_signal = signal.Signals(signum).name
-            log.warning("%s: stopping after this step (send it again to stop at once)", self.stop_signal)
+            # os.write, not logging: the signal may have interrupted a write to the same stream.
+            os.write(2, f"\n{self.stop_signal}: stopping after this step (send it again to stop at once)\n".encode())
 
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:

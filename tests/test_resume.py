@@ -136,3 +136,33 @@ def test_non_finite_steps_are_skipped_and_a_diverged_run_stops_with_one_line(tmp
     assert "non-finite loss or gradient; step skipped (1 in a row)" in log
     saved = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
     assert all(torch.isfinite(v).all() for v in saved["model"].values())
+
+
+def test_a_second_ctrl_c_leaves_at_once_without_a_traceback(tmp_path):
+    """Steps of 400 time steps leave time to press Ctrl-C again while the first one waits for the step."""
+    args = [a for a in TINY if not a.startswith(("train.steps", "task."))]
+    long_steps = ["task.min_len=200", "task.max_len=200", "train.steps=1000000"]
+    proc = subprocess.Popen(
+        [ntm_executable(), "train", *args, *long_steps, "hydra.run.dir=run"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log = tmp_path / "run" / "train.log"
+
+    def wait_for(text: str) -> None:
+        deadline = time.monotonic() + 120
+        while not (log.exists() and text in log.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.02)
+
+    wait_for("step 3: validation")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)  # two deliveries, not one merged signal; the step still running, most of the time
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert "Traceback" not in stderr, stderr
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    # The newest checkpoint on disk is whole.
+    assert torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["step"] >= 3
