@@ -15,26 +15,32 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
 FORMAT = "ntm-checkpoint"
 VERSION = 1
+TEMPORARY_SUFFIX = ".tmp"
 
 
 class CheckpointError(ValueError):
     """A checkpoint path that cannot be used; the message says why and what to do."""
 
 
-def save(state: dict[str, Any], path: Path) -> None:
-    """Writes ``state`` atomically: a temporary file in the same folder, synced, then renamed."""
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Writes a file atomically: ``write`` fills a temporary file in the same folder, synced, then renamed.
+
+    A reader (or a run killed at any moment) sees the old file whole or the new
+    one whole, never a part of either.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
@@ -42,6 +48,24 @@ def save(state: dict[str, Any], path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """``Path.write_text``, atomically (see ``write_atomic``)."""
+    write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Removes what a process killed while writing left behind (``.NAME.XXXX.tmp``); returns it."""
+    left = sorted(folder.glob(f".*{TEMPORARY_SUFFIX}")) if folder.is_dir() else []
+    for p in left:
+        p.unlink(missing_ok=True)
+    return left
+
+
+def save(state: dict[str, Any], path: Path) -> None:
+    """Writes a checkpoint of ``state`` atomically."""
+    write_atomic(path, lambda f: torch.save({"format": FORMAT, "version": VERSION, **state}, f))
 
 
 def load(path: str | Path) -> dict[str, Any]:
