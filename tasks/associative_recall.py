@@ -27,7 +27,7 @@ from typing import ClassVar
 
 import torch
 
-from tasks.base import Batch, place
+from tasks.base import Batch, MemoryDemand, place
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,15 @@ class AssociativeRecallTask:
     @property
     def train_range(self) -> str:
         return f"items {self.min_items}-{self.max_items}"
+
+    @property
+    def memory_demand(self) -> MemoryDemand:
+        """Every item is held until the query: max_items items of item_len vectors."""
+        return MemoryDemand(
+            self.max_items * self.item_len,
+            self.width,
+            f"task.max_items={self.max_items} x task.item_len={self.item_len}",
+        )
 
     def eval_rows(self, lengths: list[int] | None = None, **_: object) -> dict[str, dict[str, int]]:
         """One row per number of items."""

@@ -26,6 +26,20 @@ class Batch(NamedTuple):
         return Batch(*(t.to(device, non_blocking=True) for t in self))
 
 
+class MemoryDemand(NamedTuple):
+    """What an episode asks a memory to hold at once: ``vectors`` of ``size`` numbers each.
+
+    ``because`` names the task setting that sets it (``task.max_len=20``).
+    A model that stores one vector per location, as the paper's NTM learns to,
+    needs ``vectors`` locations; no model can hold them in fewer than
+    ``vectors * size`` numbers, one per bit.
+    """
+
+    vectors: int
+    size: int
+    because: str
+
+
 def place(values: torch.Tensor, offsets: torch.Tensor, valid: torch.Tensor, steps: int) -> torch.Tensor:
     """Puts each episode's rows at its own time offset in a zero tensor.
 

@@ -31,7 +31,7 @@ from typing import ClassVar
 
 import torch
 
-from tasks.base import Batch, place
+from tasks.base import Batch, MemoryDemand, place
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,11 @@ class CopyTask:
     @property
     def train_range(self) -> str:
         return f"length {self.min_len}-{self.max_len}"
+
+    @property
+    def memory_demand(self) -> MemoryDemand:
+        """The whole sequence is held until it is written out: max_len vectors."""
+        return MemoryDemand(self.max_len, self.width, f"task.max_len={self.max_len}")
 
     def eval_rows(self, lengths: list[int] | None = None, **_: object) -> dict[str, dict[str, int]]:
         """The generalisation protocol: one row per sequence length, with its sampling overrides."""

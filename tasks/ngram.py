@@ -27,7 +27,7 @@ from typing import ClassVar
 
 import torch
 
-from tasks.base import Batch
+from tasks.base import Batch, MemoryDemand
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,12 @@ class NgramTask:
     @property
     def train_range(self) -> str:
         return f"{self.length} bits"
+
+    @property
+    def memory_demand(self) -> MemoryDemand:
+        """The optimal estimator's two counts per context seen: 2^context contexts (at most length)."""
+        contexts = min(2**self.context, self.length)
+        return MemoryDemand(contexts, 2, f"task.context={self.context} (2^{self.context} contexts)")
 
     def eval_rows(self, lengths: list[int] | None = None, **_: object) -> dict[str, dict[str, int]]:
         """Sequences of other lengths, when asked; the training length alone by default."""

@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import torch
 
-from tasks.base import Batch
+from tasks.base import Batch, MemoryDemand
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,11 @@ class PrioritySortTask:
     @property
     def train_range(self) -> str:
         return f"{self.num_inputs} inputs, {self.num_outputs} outputs"
+
+    @property
+    def memory_demand(self) -> MemoryDemand:
+        """Every input is held, with its priority, until the sorted output: num_inputs vectors."""
+        return MemoryDemand(self.num_inputs, self.width + 1, f"task.num_inputs={self.num_inputs}")
 
     def eval_rows(self, lengths: list[int] | None = None, **_: object) -> dict[str, dict[str, int]]:
         """Other numbers of inputs (keeping the ratio of outputs), when asked; none by default."""

@@ -33,7 +33,7 @@ from typing import ClassVar
 
 import torch
 
-from tasks.base import Batch, place
+from tasks.base import Batch, MemoryDemand, place
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,11 @@ class RepeatCopyTask:
     @property
     def train_range(self) -> str:
         return f"length {self.min_len}-{self.max_len}, repeats {self.min_repeats}-{self.max_repeats}"
+
+    @property
+    def memory_demand(self) -> MemoryDemand:
+        """The sequence is held through every repeat: max_len vectors."""
+        return MemoryDemand(self.max_len, self.width, f"task.max_len={self.max_len}")
 
     def normalise_repeats(self, repeats: torch.Tensor) -> torch.Tensor:
         """(R - mu) / sigma for the discrete uniform distribution on the training range."""

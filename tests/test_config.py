@@ -9,6 +9,7 @@ from ntm_cli.config import (
     EvalCommandConfig,
     TrainCommandConfig,
     job_dirname,
+    memory_fit,
     typed_train_config,
     validate_eval,
     validate_train,
@@ -23,7 +24,7 @@ def _train(**overrides):
 
 
 def test_defaults_are_valid():
-    validate_train(_train())
+    assert validate_train(_train()) == []
     validate_eval(OmegaConf.structured(EvalCommandConfig(checkpoint="x.pt")))
 
 
@@ -89,3 +90,60 @@ def test_sweep_job_folders_are_named_by_overrides_unless_too_long():
     name = job_dirname(long, 7)
     assert name.startswith("job7-") and len(name) == len("job7-") + 10
     assert name != job_dirname(long + "x", 7)
+
+
+def _model(name="ntm", memory_n=128, memory_m=20):
+    return OmegaConf.create({"name": name, "memory_n": memory_n, "memory_m": memory_m})
+
+
+@pytest.mark.parametrize(
+    ("memory_n", "memory_m", "problems", "warnings"),
+    [
+        (20, 20, 0, 0),  # a location per vector
+        (19, 20, 0, 1),  # 380 numbers for 160 bits, but fewer locations than vectors
+        (8, 20, 0, 1),  # 160 numbers: just enough numbers
+        (7, 20, 1, 0),  # 140 numbers < 160 bits
+        (40, 3, 1, 0),  # 120 numbers < 160 bits, although more locations than vectors
+    ],
+)
+def test_memory_fit_refuses_what_cannot_fit_and_warns_of_what_is_likely_to_fail(memory_n, memory_m, problems, warnings):
+    from tasks import CopyTask
+
+    demand = CopyTask(width=8, max_len=20).memory_demand  # 20 vectors of 8 bits
+    assert (demand.vectors, demand.size) == (20, 8)
+    found = memory_fit(_model(memory_n=memory_n, memory_m=memory_m), demand)
+    assert (len(found[0]), len(found[1])) == (problems, warnings), found
+
+
+def test_memory_fit_names_the_size_that_fits():
+    from tasks import CopyTask
+
+    (problem,), _ = memory_fit(_model(memory_n=7, memory_m=20), CopyTask(width=8, max_len=20).memory_demand)
+    assert problem.endswith("use model.memory_n=20 or more")
+    (problem,), _ = memory_fit(_model(memory_n=40, memory_m=3), CopyTask(width=8, max_len=20).memory_demand)
+    assert "too few to hold up to 20 vectors" in problem and problem.endswith("use model.memory_n=54 or more")
+
+
+def test_the_lstm_has_no_memory_to_fit():
+    lstm = OmegaConf.create({"name": "lstm", "hidden_size": 8, "layers": 1})
+    from tasks import CopyTask
+
+    assert memory_fit(lstm, CopyTask(max_len=1000).memory_demand) == ([], [])
+
+
+def test_every_task_states_its_memory_demand():
+    from tasks import AssociativeRecallTask, NgramTask, PrioritySortTask, RepeatCopyTask
+
+    assert RepeatCopyTask(width=8, max_len=10, max_repeats=20).memory_demand[:2] == (10, 8)
+    assert AssociativeRecallTask(width=6, item_len=3, max_items=6).memory_demand[:2] == (18, 6)
+    assert PrioritySortTask(width=8, num_inputs=20).memory_demand[:2] == (20, 9)
+    assert NgramTask(context=5, length=200).memory_demand[:2] == (32, 2)
+    assert NgramTask(context=5, length=12).memory_demand[:2] == (12, 2)
+
+
+def test_the_papers_settings_fit_their_memory():
+    """Every task's defaults fit the default 128 x 20 memory: no problem and no warning."""
+    from tasks import TASKS
+
+    for cls in TASKS.values():
+        assert memory_fit(_model(), cls().memory_demand) == ([], []), cls.name

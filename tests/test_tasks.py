@@ -33,3 +33,13 @@ def test_batch_matches_the_declared_sizes(name):
     assert b.inputs.shape[1:] == (8, task.input_size) and b.targets.shape[1:] == (8, task.output_size)
     assert b.mask.shape == b.inputs.shape[:2] and int(b.steps.max()) == b.inputs.shape[0]
     assert b.mask.sum() > 0
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_nothing_counts_and_nothing_is_shown_after_an_episodes_steps(name):
+    """Past ``steps`` an episode is padding: zero inputs, targets and mask (so its steps may be skipped)."""
+    b = TASKS[name]().sample(32, torch.Generator().manual_seed(3))
+    after = torch.arange(b.inputs.shape[0]).unsqueeze(1) >= b.steps  # [time, batch]
+    assert b.mask[after].eq(0).all() and b.inputs[after].eq(0).all() and b.targets[after].eq(0).all()
+    last = b.mask.gather(0, (b.steps - 1).unsqueeze(0))  # the last step of each episode is an answer
+    assert last.eq(1).all()
