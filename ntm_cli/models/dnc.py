@@ -261,13 +261,18 @@ class DNC(nn.Module):
         return features, DNCState(controller_state, reads, memory, w_read, w_write, u, p, link)
 
     def forward(
-        self, inputs: torch.Tensor, state: DNCState | None = None, step: StepFn | None = None
+        self,
+        inputs: torch.Tensor,
+        state: DNCState | None = None,
+        step: StepFn | None = None,
+        lengths: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, DNCState]:
         """Runs a whole sequence. inputs: [time, batch, input] -> (logits [time, batch, output], state).
 
         ``step`` replaces ``self.step`` for every time step, e.g. a
         ``torch.compile``d version of it.
+        ``lengths`` [batch] (CPU): the steps each sequence uses; none is computed past its end.
         """
         if state is None:
             state = self.initial_state(inputs.shape[1])
-        return unroll(step or self.step, inputs, state, self.output)
+        return unroll(step or self.step, inputs, state, self.output, lengths)

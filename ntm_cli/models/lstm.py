@@ -40,9 +40,17 @@ class LSTMBaseline(nn.Module):
         )
 
     def forward(
-        self, inputs: torch.Tensor, state: LSTMState | None = None, step: None = None
+        self,
+        inputs: torch.Tensor,
+        state: LSTMState | None = None,
+        step: None = None,
+        lengths: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, LSTMState]:
-        """inputs: [time, batch, input] -> (logits [time, batch, output], state)."""
+        """inputs: [time, batch, input] -> (logits [time, batch, output], state).
+
+        ``lengths`` is accepted for a common interface and not used: torch's LSTM
+        kernel runs the whole padded batch in one call.
+        """
         if step is not None:
             raise ValueError("the LSTM baseline runs whole sequences; it takes no step function")
         if state is None:

@@ -132,16 +132,21 @@ class NTM(nn.Module):
         return features, NTMState(controller_state, reads, weights, memory)
 
     def forward(
-        self, inputs: torch.Tensor, state: NTMState | None = None, step: StepFn | None = None
+        self,
+        inputs: torch.Tensor,
+        state: NTMState | None = None,
+        step: StepFn | None = None,
+        lengths: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, NTMState]:
         """Runs a whole sequence. inputs: [time, batch, input] -> (logits [time, batch, output], state).
 
         ``step`` replaces ``self.step`` for every time step, e.g. a
         ``torch.compile``d version of it (the training loop's ``train.compile``).
+        ``lengths`` [batch] (CPU): the steps each sequence uses; none is computed past its end.
         """
         if state is None:
             state = self.initial_state(inputs.shape[1])
-        return unroll(step or self.step, inputs, state, self.output)
+        return unroll(step or self.step, inputs, state, self.output, lengths)
 
 
 def resize_memory(state: dict[str, torch.Tensor], memory_n: int) -> dict[str, torch.Tensor]:

@@ -2,24 +2,100 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 # (x [batch, input], state) -> (features [batch, F], state)
 StepFn = Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]
 
 
-def unroll(step: StepFn, inputs: torch.Tensor, state: Any, output: nn.Module) -> tuple[torch.Tensor, Any]:
+def map_state(fn: Callable[[torch.Tensor], torch.Tensor], state: Any) -> Any:
+    """Applies ``fn`` to every tensor of a state: a tensor, or (named) tuples and lists of them."""
+    if isinstance(state, torch.Tensor):
+        return fn(state)
+    if isinstance(state, tuple) and hasattr(state, "_fields"):
+        return type(state)(*(map_state(fn, s) for s in state))
+    if isinstance(state, (tuple, list)):
+        return type(state)(map_state(fn, s) for s in state)
+    return state
+
+
+def _concat_states(pieces: list[Any]) -> Any:
+    """Joins states of consecutive rows along the batch: the inverse of slicing them apart."""
+    first = pieces[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(pieces)
+    if isinstance(first, tuple) and hasattr(first, "_fields"):
+        return type(first)(*(_concat_states(list(parts)) for parts in zip(*pieces, strict=True)))
+    if isinstance(first, (tuple, list)):
+        return type(first)(_concat_states(list(parts)) for parts in zip(*pieces, strict=True))
+    return first
+
+
+def unroll(
+    step: StepFn,
+    inputs: torch.Tensor,
+    state: Any,
+    output: nn.Module,
+    lengths: torch.Tensor | Sequence[int] | None = None,
+) -> tuple[torch.Tensor, Any]:
     """Calls ``step`` at every time step of inputs [time, batch, input].
 
     Returns (output(features) [time, batch, out], the last state): the output
     layer runs once, as one matrix multiply over all the stacked steps.
+
+    ``lengths`` [batch] (on the CPU), the time steps each sequence really uses,
+    skips the padding after each sequence's end: the batch is taken longest
+    first and the step runs only on the sequences still going, so a batch of
+    mixed lengths costs the sum of its lengths rather than batch x the longest.
+    Past its end a sequence's features are zero (its outputs are the output
+    layer's bias; targets there are masked), and the state returned is each
+    sequence's own at its end.
     """
+    if lengths is not None:
+        lengths = torch.as_tensor(lengths, device="cpu").clamp(min=1)
+        if int(lengths.min()) < inputs.shape[0]:
+            return _unroll_ragged(step, inputs, state, output, lengths)
     features = []
     for x in inputs:
         f, state = step(x, state)
         features.append(f)
     return output(torch.stack(features)), state
+
+
+def _unroll_ragged(
+    step: StepFn, inputs: torch.Tensor, state: Any, output: nn.Module, lengths: torch.Tensor
+) -> tuple[torch.Tensor, Any]:
+    """``unroll`` over sequences of different ``lengths``, computing no step past a sequence's end."""
+    steps, batch = inputs.shape[:2]
+    order = torch.argsort(lengths, descending=True, stable=True)
+    ends = lengths[order].tolist()  # non-increasing
+    order = order.to(inputs.device)
+    inputs = inputs.index_select(1, order)
+    state = map_state(lambda s: s.index_select(0, order), state)
+    features, ended = [], []  # ended: the states of the rows that stopped, last rows first
+    running = batch
+    for t in range(steps):
+        still = running
+        while still > 0 and ends[still - 1] <= t:
+            still -= 1
+        if still < running:
+            ended.append(map_state(lambda s, lo=still, hi=running: s[lo:hi], state))
+            state = map_state(lambda s, hi=still: s[:hi], state)
+            running = still
+        if running == 0:
+            features.append(features[-1].new_zeros(batch, features[-1].shape[-1]))
+            continue
+        f, state = step(inputs[t, :running], state)
+        features.append(f if running == batch else F.pad(f, (0, 0, 0, batch - running)))
+    if running > 0:
+        ended.append(state)
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(batch, device=order.device)
+    logits = output(torch.stack(features)).index_select(1, inverse)
+    final = map_state(lambda s: s.index_select(0, inverse), _concat_states(ended[::-1]))
+    return logits, final
