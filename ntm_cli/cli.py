@@ -200,6 +200,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"ntm {sub}: error: {one_line(ex)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise
+    except OSError as ex:  # an output folder that cannot be made or written, a full disk
+        if show_traceback:
+            raise
+        where = f"{ex.filename}: " if ex.filename else ""
+        print(
+            f"ntm {sub}: error: {where}{ex.strerror or ex}; give an output folder that can be written "
+            "and has space (hydra.run.dir=PATH, or hydra.sweep.dir=PATH with -m)",
+            file=sys.stderr,
+        )
+        return 2
     finally:
         sys.argv = saved_argv
     if failures:
@@ -215,6 +227,7 @@ def _resume_args(args: list[str]) -> list[str] | None:
 
     Returns the arguments to hand to Hydra, or None after printing why it cannot resume.
     """
+    from ntm_cli.factory import check_resumable
     from ntm_cli.train import resume_checkpoint, resume_run_dir
 
     path = next(a for a in args if a.startswith("resume="))[len("resume=") :]
@@ -230,7 +243,7 @@ def _resume_args(args: list[str]) -> list[str] | None:
         )
     else:
         try:  # before Hydra opens a log in that directory
-            checkpoint.load(resume_checkpoint(path))
+            check_resumable(checkpoint.load(resume_checkpoint(path)), resume_checkpoint(path))
         except CheckpointError as ex:
             problem = str(ex)
     if problem:

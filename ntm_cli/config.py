@@ -20,6 +20,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from ntm_cli.models.ntm import MEMORY_INITS
 from tasks import TASKS
+from tasks.base import MemoryDemand
 
 TASK_NAMES = tuple(TASKS)
 CONTROLLER_NAMES = ("lstm", "feedforward")
@@ -278,9 +279,37 @@ def _model_problems(model: Any) -> list[str]:
     return problems
 
 
-def validate_train(cfg: DictConfig | TrainCommandConfig) -> None:
-    """Raises ConfigError naming every out-of-range or inconsistent value at once."""
+def memory_fit(model: Any, demand: MemoryDemand) -> tuple[list[str], list[str]]:
+    """Whether a task's episodes fit a model's memory: (problems, warnings).
+
+    A problem: fewer numbers in memory than values to hold (one number per bit at the least).
+    A warning: fewer locations than vectors (the one-vector-per-location
+    scheme the paper's NTM and DNC learn cannot work; they are likely to fail).
+    """
+    if "memory_n" not in model:
+        return [], []
+    n, m = model.memory_n, model.memory_m
+    if n <= 0 or m <= 0:
+        return [], []  # reported as sizes of zero or below
+    holds = f"up to {demand.vectors} vectors of {demand.size} values ({demand.because})"
+    if n * m < demand.vectors * demand.size:
+        need = -(-demand.vectors * demand.size // m)
+        return [
+            f"model.memory_n={n} x model.memory_m={m} is {n * m} numbers, too few to hold {holds}, "
+            f"{demand.vectors * demand.size} in all; use model.memory_n={max(need, demand.vectors)} or more"
+        ], []
+    if n < demand.vectors:
+        return [], [
+            f"model.memory_n={n} locations for {holds}: likely to fail, since the model stores one vector "
+            f"per location; use model.memory_n={demand.vectors} or more"
+        ]
+    return [], []
+
+
+def validate_train(cfg: DictConfig | TrainCommandConfig) -> list[str]:
+    """Raises ConfigError naming every out-of-range or inconsistent value at once; returns warnings."""
     p: list[str] = []
+    warnings: list[str] = []
     _check_choice(p, "task", cfg.task.name, TASK_NAMES)
     _check_choice(p, "model", cfg.model.name, MODEL_NAMES)
     _check_choice(p, "controller", cfg.controller.name, CONTROLLER_NAMES)
@@ -289,6 +318,10 @@ def validate_train(cfg: DictConfig | TrainCommandConfig) -> None:
         p += _task_problems(cfg.task)
     if cfg.model.name in MODEL_NAMES:
         p += _model_problems(cfg.model)
+    if not p:
+        fields = {k: v for k, v in cfg.task.items() if k != "name"}
+        problems, warnings = memory_fit(cfg.model, TASKS[cfg.task.name](**fields).memory_demand)
+        p += problems
     if cfg.model.name == "lstm" and cfg.controller.name != "lstm":
         p.append(f"controller={cfg.controller.name} does not apply to model=lstm, which has no controller; drop it")
     _check_positive(p, cfg.controller, "controller", ("hidden_size", "layers"))
@@ -313,6 +346,7 @@ def validate_train(cfg: DictConfig | TrainCommandConfig) -> None:
         p.append(f"train.keep_checkpoints={cfg.train.keep_checkpoints} must be 0 or more")
     p += _device_problems(cfg.device) + _eval_problems(cfg.eval)
     _raise(p)
+    return warnings
 
 
 def validate_eval(cfg: DictConfig | EvalCommandConfig) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -9,12 +10,11 @@ from typing import NamedTuple
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from ntm_cli import checkpoint
 from ntm_cli.checkpoint import CheckpointError
-from ntm_cli.config import ConfigError, typed_train_config, validate_eval
-from ntm_cli.factory import build_model, build_task, data_generator, resolve_device
+from ntm_cli.config import ConfigError, validate_eval
+from ntm_cli.factory import build_model, build_task, checkpoint_config, data_generator, load_states, resolve_device
 from ntm_cli.models.ntm import resize_memory
 from tasks import bit_errors, masked_bce_bits
 
@@ -51,8 +51,10 @@ def measure(
     totals = torch.zeros(3, device=device)  # cost, bit errors, optimal cost
     optimal = getattr(task, "optimal_cost_bits", None)
     for start in range(0, num_sequences, batch_size):
-        batch = task.sample(min(batch_size, num_sequences - start), generator, **overrides).to(device)
-        logits, _ = model(batch.inputs)
+        batch = task.sample(min(batch_size, num_sequences - start), generator, **overrides)
+        lengths = batch.steps
+        batch = batch.to(device)
+        logits, _ = model(batch.inputs, lengths=lengths)
         totals[0] += masked_bce_bits(logits, batch).sum()
         totals[1] += bit_errors(logits, batch).sum()
         if optimal is not None:
@@ -67,10 +69,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     validate_eval(cfg)
     device = resolve_device(cfg.device)
     ckpt = checkpoint.load(cfg.checkpoint)
-    try:
-        train_cfg = typed_train_config(ckpt["config"])
-    except OmegaConfBaseException as ex:
-        raise CheckpointError(f"{cfg.checkpoint} holds a config this ntm cannot read ({ex}); retrain it") from None
+    train_cfg = checkpoint_config(ckpt, cfg.checkpoint)
     task = build_task(train_cfg.task)
     state = ckpt["model"]
     if cfg.eval.memory_n is not None:
@@ -82,15 +81,17 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     try:
         if train_cfg.model.name == "ntm":
             state = resize_memory(state, train_cfg.model.memory_n)
-        model = build_model(train_cfg, task).to(device)
-        model.load_state_dict(state)
     except (RuntimeError, ValueError, KeyError) as ex:
         first = str(ex).strip().splitlines()[0]
         raise CheckpointError(f"{cfg.checkpoint} does not fit the model its config describes: {first}") from None
+    model = build_model(train_cfg, task).to(device)
+    load_states({"model": state}, cfg.checkpoint, model, None)
 
     protocol = task.eval_rows(
         lengths=cfg.eval.lengths or train_cfg.eval.lengths, repeats=cfg.eval.repeats or train_cfg.eval.repeats
     )
+    for warning in beyond_memory(train_cfg.model, task, protocol):
+        log.warning(warning)
     generator = data_generator(cfg.seed, "eval")
     n, bs = cfg.eval.num_sequences, cfg.eval.batch_size
     train_range = task.train_range
@@ -111,12 +112,27 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         "rows": {k: v.as_dict() for k, v in rows.items()},
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    (run_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    checkpoint.write_text_atomic(run_dir / "eval.json", json.dumps(result, indent=2) + "\n")
     table = format_table(rows, train_range, n)
     print(table)
-    (run_dir / "eval.txt").write_text(table + "\n")
+    checkpoint.write_text_atomic(run_dir / "eval.txt", table + "\n")
     log.info("evaluated %s on %s; wrote %s", cfg.checkpoint, "; ".join(rows), run_dir / "eval.json")
     return result
+
+
+def beyond_memory(model: DictConfig, task: object, protocol: dict[str, dict[str, int]]) -> list[str]:
+    """A warning for each protocol row with more vectors to hold than the memory has locations."""
+    if "memory_n" not in model:
+        return []
+    out = []
+    for name, overrides in protocol.items():
+        demand = dataclasses.replace(task, **overrides).memory_demand
+        if demand.vectors > model.memory_n:
+            out.append(
+                f"{name}: up to {demand.vectors} vectors to hold and {model.memory_n} memory locations; "
+                "expect errors (eval.memory_n=N evaluates with a larger memory)"
+            )
+    return out
 
 
 def format_table(rows: dict[str, Metrics], train_range: str, num_sequences: int) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
-from ntm_cli.config import ConfigError
+from ntm_cli.checkpoint import CheckpointError
+from ntm_cli.config import ConfigError, typed_train_config
 from ntm_cli.models.dnc import DNC
 from ntm_cli.models.lstm import LSTMBaseline
 from ntm_cli.models.ntm import NTM
@@ -55,6 +57,32 @@ def build_optimizer(cfg: DictConfig, params) -> torch.optim.Optimizer:
     if cfg.name == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
     return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, alpha=cfg.alpha, eps=cfg.eps)
+
+
+def checkpoint_config(ckpt: dict, source: object) -> DictConfig:
+    """The typed training config a checkpoint was written with."""
+    try:
+        return typed_train_config(ckpt["config"])
+    except OmegaConfBaseException as ex:
+        raise CheckpointError(f"{source} holds a config this ntm cannot read ({ex}); retrain it") from None
+
+
+def load_states(ckpt: dict, source: object, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
+    """Loads a checkpoint's model (and optimizer) state; one clear error if they do not fit."""
+    try:
+        model.load_state_dict(ckpt["model"])
+        if optimizer is not None:
+            optimizer.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as ex:
+        first = str(ex).strip().splitlines()[0]
+        raise CheckpointError(f"{source} does not fit the model its config describes: {first}") from None
+
+
+def check_resumable(ckpt: dict, source: object) -> None:
+    """Builds the model and optimizer a checkpoint describes and loads its states into them, or raises."""
+    cfg = checkpoint_config(ckpt, source)
+    model = build_model(cfg, build_task(cfg.task))
+    load_states(ckpt, source, model, build_optimizer(cfg.optimizer, model.parameters()))
 
 
 def count_parameters(model: torch.nn.Module) -> int:

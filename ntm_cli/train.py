@@ -27,6 +27,7 @@ from ntm_cli.factory import (
     build_task,
     count_parameters,
     data_generator,
+    load_states,
     resolve_device,
 )
 from tasks import bit_errors, masked_bce_bits
@@ -42,7 +43,8 @@ class Trainer:
     """One training run in ``run_dir``: setup, the step loop, validation, saving."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path, progress: bool = False, resume: dict | None = None) -> None:
-        validate_train(cfg)
+        for warning in validate_train(cfg):
+            log.warning(warning)
         self.cfg, self.run_dir, self.progress = cfg, run_dir, progress
         self.ckpt_dir = run_dir / "checkpoints"
         if resume is None and (self.ckpt_dir / "last.pt").exists():
@@ -83,8 +85,9 @@ class Trainer:
 
     def restore(self, ckpt: dict) -> None:
         """Takes up a checkpoint's state: weights, optimizer, progress and every random state."""
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        load_states(ckpt, "the checkpoint", self.model, self.optimizer)
+        for left in checkpoint.remove_temporaries(self.ckpt_dir) + checkpoint.remove_temporaries(self.run_dir):
+            log.info("removed %s, left by a run killed while writing it", left)
         self.step, self.sequences = ckpt["step"], ckpt["sequences"]
         self.wall_seconds = ckpt.get("wall_seconds", 0.0)
         self.best, self.solved = ckpt.get("best"), ckpt.get("solved")
@@ -111,7 +114,10 @@ class Trainer:
             "skipped_steps": self.skipped,
         }
 
-    def save(self, names: list[str]) -> None:
+    def save(self, names: list[str], writer: SummaryWriter | None = None) -> None:
+        """Writes checkpoints ``names``; first flushes ``writer``, so no event before a checkpoint is lost."""
+        if writer is not None:
+            writer.flush()
         state = self.state()
         for name in names:
             checkpoint.save(state, self.ckpt_dir / name)
@@ -146,8 +152,11 @@ class Trainer:
         """One optimizer step; returns (summed cost bits, summed bit errors, grad norm), unsynced."""
         t = self.cfg.train
         batch = self.task.sample(t.batch_size, self.data, **curriculum.overrides(self.task, self.level))
+        # Eager steps skip each sequence's padding (``lengths``, on the CPU: no sync). A compiled
+        # step keeps the whole batch: one static graph, where every narrower batch would compile anew.
+        lengths = batch.steps if self.step_fn is None else None
         batch = batch.to(self.device)
-        logits, _ = self.model(batch.inputs, step=self.step_fn)
+        logits, _ = self.model(batch.inputs, step=self.step_fn, lengths=lengths)
         cost = masked_bce_bits(logits, batch)
         self.optimizer.zero_grad(set_to_none=True)
         cost.mean().backward()
@@ -240,13 +249,13 @@ class Trainer:
                 if validate and (self.after_validation(writer) or out_of_time):
                     break
                 if self.step % t.checkpoint_every == 0:
-                    self.save(["last.pt", f"step_{self.step:07d}.pt"])
+                    self.save(["last.pt", f"step_{self.step:07d}.pt"], writer)
         bar.close()
         self.wall_seconds = time.perf_counter() - started
-        self.save(["last.pt"])
+        self.save(["last.pt"], writer)
         writer.close()
         metrics = self.metrics()
-        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        checkpoint.write_text_atomic(self.run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         if self.stop_signal is not None:
             log.warning(
                 "stopped by %s at step %d and saved %s; continue with: ntm train resume=%s",
@@ -312,7 +321,7 @@ class Trainer:
             self.solved = {"step": self.step, "sequences": self.sequences, "seconds": round(self.wall_seconds, 3)}
         if self.best is None or v.bit_errors_per_sequence < self.best["bit_errors_per_sequence"]:
             self.best = {"step": self.step, **v.as_dict()}
-            self.save(["best.pt"])
+            self.save(["best.pt"], writer)
         return reached
 
 

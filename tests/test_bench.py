@@ -141,6 +141,9 @@ def test_quick_run_writes_every_section(tmp_path):
     assert r["matmul_peak"]["gflops"]["min"] > 0
     assert r["solve"] == {"skipped": "--quick"}
     assert r["compile"] == {"skipped": "no --compile"}
+    assert [(row["model"], row["batch"]) for row in r["padding"]["rows"]] == [("ntm", 4), ("dnc", 4)]
+    assert all(row[k]["min"] > 0 for row in r["padding"]["rows"] for k in ("skipping_padding", "computing_padding"))
+    assert "7. Eager training throughput" in proc.stdout
 
     scaling = r["scaling"]
     assert [p["memory_n"] for p in scaling["memory_n"]] == [64, 128]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -164,6 +165,10 @@ BAD_TRAIN_INPUTS = [
     (["train.batch_size=0"], "train.batch_size=0 must be greater than 0"),
     (["model.memory_n=-4"], "model.memory_n=-4 must be greater than 0"),
     (["task.min_len=5", "task.max_len=2"], "set task.min_len <= task.max_len"),
+    # 6 vectors of 8 bits cannot fit 8 x 4 numbers of memory.
+    (["task.max_len=6"], "is 32 numbers, too few to hold up to 6 vectors of 8 values (task.max_len=6)"),
+    (["model=dnc", "task.max_len=6"], "use model.memory_n=12 or more"),
+    (["train.curriculum.step=0"], "train.curriculum.step=0.0 must be greater than 0 and at most 1"),
 ]
 if not torch.cuda.is_available():
     BAD_TRAIN_INPUTS.append((["device=cuda"], "use device=cpu or device=auto"))
@@ -178,6 +183,74 @@ def test_bad_train_input_gets_one_clear_line(tmp_path, args, words):
     assert words in lines[0]
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "run").exists(), "a refused run leaves no run directory behind"
+
+
+def test_a_task_that_may_not_fit_the_memory_gets_a_warning_and_runs(tmp_path):
+    """4 vectors in 3 locations of 16: enough numbers, but fewer locations than vectors."""
+    too_few = ["task.max_len=4", "model.memory_n=3", "model.memory_m=16"]
+    proc = run_ntm("train", *TINY, *too_few, "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    warning = "model.memory_n=3 locations for up to 4 vectors of 8 values (task.max_len=4): likely to fail"
+    assert warning in proc.stdout + proc.stderr
+    assert warning in (tmp_path / "run" / "train.log").read_text()
+    quiet = run_ntm("train", *TINY, "hydra.run.dir=run2", cwd=tmp_path)
+    assert "likely to fail" not in quiet.stdout + quiet.stderr
+
+
+def test_eval_warns_of_rows_beyond_the_memory(trained_run, tmp_path):
+    ckpt = trained_run / "checkpoints" / "best.pt"
+    proc = run_ntm("eval", f"checkpoint={ckpt}", "eval.lengths=[4,20]", "eval.num_sequences=2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "length 20: up to 20 vectors to hold and 8 memory locations; expect errors" in out
+    assert "length 4:" not in out
+    proc = run_ntm(
+        "eval", f"checkpoint={ckpt}", "eval.lengths=[20]", "eval.memory_n=32", "eval.num_sequences=2", cwd=tmp_path
+    )
+    assert proc.returncode == 0 and "expect errors" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", *TINY, "hydra.run.dir=blocker/run"],
+        ["train", "-m", *TINY, "seed=0,1", "hydra.sweep.dir=blocker/sweep"],
+        ["eval", "checkpoint=CKPT", "hydra.run.dir=blocker/ev"],
+    ],
+    ids=["train", "sweep", "eval"],
+)
+def test_an_output_folder_that_cannot_be_written_gets_one_line(trained_run, tmp_path, args):
+    """A run directory under a file (as root, a read-only folder would still be writable)."""
+    (tmp_path / "blocker").write_text("a file, not a folder\n")
+    ckpt = trained_run / "checkpoints" / "best.pt"
+    proc = run_ntm(*[a.replace("CKPT", str(ckpt)) for a in args], cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Not a directory" in lines[0] and "give an output folder that can be written" in lines[0]
+    assert (tmp_path / "blocker").read_text() == "a file, not a folder\n"
+
+
+def _incompatible_checkpoint(trained_run: Path, tmp_path: Path) -> Path:
+    """A real checkpoint whose config no longer matches its weights (as if from another model version)."""
+    data = torch.load(trained_run / "checkpoints" / "last.pt", weights_only=True)
+    data["config"]["controller"]["hidden_size"] = 12
+    path = tmp_path / "other" / "checkpoints" / "last.pt"
+    path.parent.mkdir(parents=True)
+    torch.save(data, path)
+    return path
+
+
+def test_a_checkpoint_from_an_incompatible_model_gets_one_line(trained_run, tmp_path):
+    ckpt = _incompatible_checkpoint(trained_run, tmp_path)
+    before = ckpt.read_bytes()
+    for args in (["eval", f"checkpoint={ckpt}", "hydra.run.dir=ev"], ["train", f"resume={ckpt.parent.parent}"]):
+        proc = run_ntm(*args, cwd=tmp_path)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, (args, proc.stderr)
+        assert "does not fit the model its config describes" in lines[0], lines
+    assert ckpt.read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "other").rglob("*")) == ["checkpoints", "last.pt"]
+    assert not (tmp_path / "ev").exists()
 
 
 def test_bad_eval_input_gets_one_clear_line(trained_run, tmp_path):

@@ -141,7 +141,7 @@ def test_non_finite_steps_are_skipped_and_a_diverged_run_stops_with_one_line(tmp
 def test_a_second_ctrl_c_leaves_at_once_without_a_traceback(tmp_path):
     """Steps of 400 time steps leave time to press Ctrl-C again while the first one waits for the step."""
     args = [a for a in TINY if not a.startswith(("train.steps", "task."))]
-    long_steps = ["task.min_len=200", "task.max_len=200", "train.steps=1000000"]
+    long_steps = ["task.min_len=200", "task.max_len=200", "model.memory_n=400", "train.steps=1000000"]
     proc = subprocess.Popen(
         [ntm_executable(), "train", *args, *long_steps, "hydra.run.dir=run"],
         cwd=tmp_path,
