@@ -9,7 +9,9 @@
    peak and the model FLOP utilisation (MFU) at the largest batch;
 4. wall time for ``ntm train task=copy`` to solve copy, seeds 0, 1, 2;
 5. scaling of the NTM's step time and peak memory with N and with the length;
-6. with --compile, the NTM's throughput with a ``torch.compile``d time step.
+6. with --compile, the NTM with a ``torch.compile``d time step: throughput,
+   forward+backward per time step at batch 1 and MFU;
+7. eager throughput with and without skipping each sequence's padding.
 
 Every timing is the median, min and max of ``--repeats`` repeats after a
 warm-up. Both models use the paper's copy sizes (LSTM controller of 100 units,
@@ -132,24 +134,28 @@ def build(name: str, device: torch.device, **sizes) -> torch.nn.Module:
     return cls(INPUT_SIZE, OUTPUT_SIZE, **{**config, **sizes}).to(device)
 
 
-def forward_backward(model, batch_size: int, length: int, device: torch.device):
+def forward_backward(model, batch_size: int, length: int, device: torch.device, step_fn=None):
     """One call = forward and backward on one fixed copy batch of ``length``; returns (call, time steps)."""
     batch = TASKS["copy"](min_len=length, max_len=length).sample(batch_size, torch.Generator().manual_seed(0))
     batch = batch.to(device)
 
     def call() -> None:
         model.zero_grad(set_to_none=True)
-        logits, _ = model(batch.inputs)
+        logits, _ = model(batch.inputs, step=step_fn)
         masked_bce_bits(logits, batch).mean().backward()
 
     return call, batch.inputs.shape[0]
 
 
-def throughput(name: str, batch_size: int, args, plan: Plan, device: torch.device, step_fn_of=None) -> dict:
+def throughput(
+    name: str, batch_size: int, args, plan: Plan, device: torch.device, step_fn_of=None, skip_padding: bool = True
+) -> dict:
     """Sequences per second of full training steps on copy batches of lengths 1-20.
 
     A step is ``Trainer.train_step``'s: sample, forward, backward, clip the
-    gradient norm at 10, Adam. Every repeat draws the same batches.
+    gradient norm at 10, Adam. Every repeat draws the same batches. Like
+    training, the eager step skips each sequence's padding (``skip_padding``)
+    and a compiled one runs the whole batch.
 
     ``step_fn_of(model)`` gives the ``step=`` for the model's forward (a compiled
     ``model.step``); then the first training step, which compiles, is timed on its own.
@@ -161,8 +167,10 @@ def throughput(name: str, batch_size: int, args, plan: Plan, device: torch.devic
     step_fn = step_fn_of(model) if step_fn_of else None
 
     def step() -> None:
-        batch = task.sample(batch_size, generator).to(device)
-        logits, _ = model(batch.inputs, step=step_fn)
+        batch = task.sample(batch_size, generator)
+        lengths = batch.steps if skip_padding and step_fn is None else None
+        batch = batch.to(device)
+        logits, _ = model(batch.inputs, step=step_fn, lengths=lengths)
         cost = masked_bce_bits(logits, batch)
         optimizer.zero_grad(set_to_none=True)
         cost.mean().backward()
@@ -311,39 +319,54 @@ def environment(args, device: torch.device) -> dict:
     return env
 
 
-def step_time_and_utilisation(args, plan: Plan, device: torch.device) -> dict:
-    """Forward+backward per time step at batch 1, the FLOP counts, the matmul peak and the MFU.
+def forward_flops(name: str) -> int:
+    _, config, count = MODELS[name]
+    return sum(count(INPUT_SIZE, OUTPUT_SIZE, **config).values())
 
-    MFU: forward+backward FLOPs (3x the forward count) per second at batch 128
-    (or the largest batch measured), length 20, over the matmul peak's median.
+
+def step_time_and_mfu(
+    name: str, args, plan: Plan, device: torch.device, peak: dict, step_fn_of=None
+) -> tuple[dict, dict]:
+    """(forward+backward per time step at batch 1, MFU at batch 128 or the largest batch), length 20.
+
+    MFU: forward+backward FLOPs (3x the forward count) per second over the
+    matmul peak's median. ``step_fn_of(model)``: a compiled step, compiled
+    (and timed apart) for each batch size.
     """
+    forward, mfu_batch = forward_flops(name), 128 if 128 in plan.batch_sizes else max(plan.batch_sizes)
+    model = build(name, device)
+    out = []
+    for batch_size in (1, mfu_batch):
+        step_fn = step_fn_of(model) if step_fn_of else None
+        call, steps = forward_backward(model, batch_size, FIXED_LENGTH, device, step_fn)
+        compile_seconds = seconds_per_call(call, 1, device) if step_fn is not None else None
+        seconds = time_calls(call, args.repeats, plan.min_seconds, device)
+        row = {"batch": batch_size, "length": FIXED_LENGTH, "time_steps": steps}
+        if compile_seconds is not None:
+            row["compile_seconds"] = compile_seconds
+        if batch_size == 1:
+            row["ms_per_time_step"] = summary([1e3 * s / steps for s in seconds])
+        else:
+            achieved = [3 * forward * steps * batch_size / s / 1e9 for s in seconds]
+            row["achieved_gflops"] = summary(achieved)
+            row["mfu"] = summary([g / peak["gflops"]["median"] for g in achieved])
+        out.append(row)
+    return out[0], out[1]
+
+
+def step_time_and_utilisation(args, plan: Plan, device: torch.device) -> dict:
+    """Forward+backward per time step at batch 1, the FLOP counts, the matmul peak and the MFU, eager."""
     fwd_bwd, mfu, flops = {}, {}, {}
     peak = matmul_peak(plan.matmul_size, args, plan, device)
-    mfu_batch = 128 if 128 in plan.batch_sizes else max(plan.batch_sizes)
     for name, (_, config, count) in MODELS.items():
         terms = count(INPUT_SIZE, OUTPUT_SIZE, **config)
-        forward = sum(terms.values())
         flops[name] = {
             "sizes": {"input_size": INPUT_SIZE, "output_size": OUTPUT_SIZE, **config},
-            "forward_per_time_step": forward,
-            "forward_backward_per_time_step": 3 * forward,
+            "forward_per_time_step": sum(terms.values()),
+            "forward_backward_per_time_step": 3 * sum(terms.values()),
             "terms": terms,
         }
-        model = build(name, device)
-        for batch_size in (1, mfu_batch):
-            call, steps = forward_backward(model, batch_size, FIXED_LENGTH, device)
-            seconds = time_calls(call, args.repeats, plan.min_seconds, device)
-            if batch_size == 1:
-                ms = summary([1e3 * s / steps for s in seconds])
-                fwd_bwd[name] = {"batch": 1, "length": FIXED_LENGTH, "time_steps": steps, "ms_per_time_step": ms}
-            else:
-                achieved = [3 * forward * steps * batch_size / s / 1e9 for s in seconds]
-                mfu[name] = {
-                    "batch": batch_size,
-                    "length": FIXED_LENGTH,
-                    "achieved_gflops": summary(achieved),
-                    "mfu": summary([g / peak["gflops"]["median"] for g in achieved]),
-                }
+        fwd_bwd[name], mfu[name] = step_time_and_mfu(name, args, plan, device, peak)
     return {
         "forward_backward": fwd_bwd,
         "flops": {"backward": "2x forward", "models": flops},
@@ -352,7 +375,7 @@ def step_time_and_utilisation(args, plan: Plan, device: torch.device) -> dict:
     }
 
 
-def compiled_throughput(args, plan: Plan, device: torch.device) -> dict:
+def compiled_throughput(args, plan: Plan, device: torch.device, peak: dict) -> dict:
     """The NTM's throughput with ``step=torch.compile(model.step, dynamic=False)``.
 
     Every batch size compiles cold: no graph in memory, an empty inductor cache
@@ -360,13 +383,41 @@ def compiled_throughput(args, plan: Plan, device: torch.device) -> dict:
     """
     from torch._inductor.utils import fresh_inductor_cache
 
+    def compiled(model):
+        return torch.compile(model.step, dynamic=False)
+
     rows = []
     for batch_size in plan.batch_sizes:
         torch.compiler.reset()
         with fresh_inductor_cache():
-            compiled = throughput("ntm", batch_size, args, plan, device, lambda m: torch.compile(m.step, dynamic=False))
-        rows.append(compiled)
-    return {"model": "ntm", "compile": "cold, empty inductor cache", "rows": rows}
+            rows.append(throughput("ntm", batch_size, args, plan, device, compiled))
+    torch.compiler.reset()
+    with fresh_inductor_cache():
+        fwd_bwd, mfu = step_time_and_mfu("ntm", args, plan, device, peak, compiled)
+    return {
+        "model": "ntm",
+        "compile": "cold, empty inductor cache",
+        "rows": rows,
+        "forward_backward": fwd_bwd,
+        "mfu": mfu,
+    }
+
+
+def padding(args, plan: Plan, device: torch.device) -> dict:
+    """Eager training throughput with and without skipping each sequence's padding, at the larger batches."""
+    rows = []
+    for name in MODELS:
+        for batch_size in plan.batch_sizes[1:]:
+            skip, keep = (throughput(name, batch_size, args, plan, device, skip_padding=s) for s in (True, False))
+            rows.append(
+                {
+                    "model": name,
+                    "batch": batch_size,
+                    "skipping_padding": skip["sequences_per_second"],
+                    "computing_padding": keep["sequences_per_second"],
+                }
+            )
+    return {"rows": rows}
 
 
 def run_all(args) -> tuple[dict, int]:
@@ -376,13 +427,14 @@ def run_all(args) -> tuple[dict, int]:
     out: dict = {"environment": environment(args, device)}
     out["throughput"] = {name: [throughput(name, b, args, plan, device) for b in plan.batch_sizes] for name in MODELS}
     out.update(step_time_and_utilisation(args, plan, device))
+    out["padding"] = padding(args, plan, device)
     skip = "--quick" if args.quick else "--skip-solve" if args.skip_solve else None
     out["solve"] = {"skipped": skip} if skip else solve_copy(args, plan)
     out["scaling"] = scaling(args, plan)
     out["compile"] = {"skipped": "no --compile"}
     if args.compile:
         try:
-            out["compile"] = compiled_throughput(args, plan, device)
+            out["compile"] = compiled_throughput(args, plan, device, out["matmul_peak"])
         except Exception as error:  # a missing C++ compiler, say: keep the other results
             out["compile"] = {"error": f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"}
             return out, 1
@@ -454,8 +506,25 @@ def report(r: dict) -> str:
                 f"  batch {row['batch']:>4}: compile (first step) {row['compile_seconds']:.1f} s, "
                 f"then {fmt(row['sequences_per_second'])} sequences/s"
             )
+        f, m = c["forward_backward"], c["mfu"]
+        lines.append(
+            f"  forward+backward per time step, batch 1, length {f['length']}: {fmt(f['ms_per_time_step'], 3)} ms "
+            f"(compile {f['compile_seconds']:.1f} s)"
+        )
+        lines.append(
+            f"  MFU at batch {m['batch']}, length {m['length']}: {fmt(m['achieved_gflops'], 2)} GFLOP/s, "
+            f"MFU {100 * m['mfu']['median']:.2f}% [{100 * m['mfu']['min']:.2f}, {100 * m['mfu']['max']:.2f}] "
+            f"(compile {m['compile_seconds']:.1f} s)"
+        )
     else:
         lines.append(f"  {c.get('error') or 'skipped (' + c['skipped'] + ')'}")
+    lines += ["", "7. Eager training throughput, copy lengths 1-20: skipping each sequence's padding or not (seq/s)"]
+    for row in r["padding"]["rows"]:
+        skip, keep = row["skipping_padding"], row["computing_padding"]
+        lines.append(
+            f"  {row['model']} batch {row['batch']:>4}: skipping {fmt(skip)}, computing it {fmt(keep)} "
+            f"(x{skip['median'] / keep['median']:.2f})"
+        )
     return "\n".join(lines)
 
 
