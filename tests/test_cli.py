@@ -323,9 +323,9 @@ def test_unknown_subcommand(tmp_path):
 TASK_SIZES = {
     "copy": ["task.max_len=3"],
     "repeat_copy": ["task.max_len=2", "task.max_repeats=2"],
-    "associative_recall": ["task.max_items=3"],
+    "associative_recall": ["task.max_items=3", "task.item_len=1"],
     "ngram": ["task.length=12"],
-    "priority_sort": ["task.num_inputs=5", "task.num_outputs=3"],
+    "priority_sort": ["task.num_inputs=5", "task.num_outputs=3", "task.width=2"],
 }
 EVAL_SIZES = {
     "copy": (["eval.lengths=[4]"], ["length 1-3", "length 4"]),
