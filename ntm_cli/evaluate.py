@@ -12,9 +12,16 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ntm_cli import checkpoint
-from ntm_cli.checkpoint import CheckpointError
 from ntm_cli.config import ConfigError, validate_eval
-from ntm_cli.factory import build_model, build_task, checkpoint_config, data_generator, load_states, resolve_device
+from ntm_cli.factory import (
+    build_model,
+    build_task,
+    checkpoint_config,
+    data_generator,
+    load_states,
+    misfit,
+    resolve_device,
+)
 from ntm_cli.models.ntm import resize_memory
 from tasks import bit_errors, masked_bce_bits
 
@@ -82,8 +89,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         if train_cfg.model.name == "ntm":
             state = resize_memory(state, train_cfg.model.memory_n)
     except (RuntimeError, ValueError, KeyError) as ex:
-        first = str(ex).strip().splitlines()[0]
-        raise CheckpointError(f"{cfg.checkpoint} does not fit the model its config describes: {first}") from None
+        raise misfit(cfg.checkpoint, ex) from None
     model = build_model(train_cfg, task).to(device)
     load_states({"model": state}, cfg.checkpoint, model, None)
 

@@ -74,8 +74,16 @@ def load_states(ckpt: dict, source: object, model: torch.nn.Module, optimizer: t
         if optimizer is not None:
             optimizer.load_state_dict(ckpt["optimizer"])
     except (RuntimeError, ValueError, KeyError) as ex:
-        first = str(ex).strip().splitlines()[0]
-        raise CheckpointError(f"{source} does not fit the model its config describes: {first}") from None
+        raise misfit(source, ex) from None
+
+
+def misfit(source: object, ex: Exception) -> CheckpointError:
+    """The error for a checkpoint whose weights do not fit the model its config describes."""
+    first = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
+    return CheckpointError(
+        f"{source} does not fit the model its config describes ({first}); it comes from another model "
+        "or ntm version: use it with the ntm that wrote it, or retrain"
+    )
 
 
 def check_resumable(ckpt: dict, source: object) -> None:
