@@ -120,6 +120,17 @@ def test_multirun_runs_each_job_in_its_own_folder(tmp_path):
         assert metrics["steps"] == 6
 
 
+def test_a_sweep_over_models_trains_each_one(tmp_path):
+    proc = run_ntm("train", "-m", *TINY, "model=ntm,dnc", "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    trained = sorted(
+        torch.load(job / "checkpoints" / "last.pt", weights_only=True)["config"]["model"]["name"]
+        for job in (tmp_path / "sweep").iterdir()
+        if job.is_dir()
+    )
+    assert trained == ["dnc", "ntm"]
+
+
 def test_a_failing_sweep_job_does_not_stop_the_others(tmp_path):
     tiny = [a for a in TINY if not a.startswith("model.memory_n")]
     proc = run_ntm("train", "-m", *tiny, "model.memory_n=0,8", "hydra.sweep.dir=sweep", cwd=tmp_path)
