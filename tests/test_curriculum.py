@@ -39,7 +39,7 @@ def test_the_level_advances_only_at_or_below_the_threshold_and_stops_at_one():
 
 def test_a_run_with_a_curriculum_widens_the_ranges_and_records_the_level(tmp_path):
     """A threshold every model meets raises the level at each of the 3 logging intervals."""
-    args = [a for a in TINY if not a.startswith("task.")] + ["task.max_len=7"]
+    args = [a for a in TINY if not a.startswith("task.")] + ["task.max_len=7", "model.memory_n=14"]
     curriculum_args = ["train.curriculum.enabled=true", "train.curriculum.step=0.25", "train.curriculum.threshold=1000"]
     proc = run_ntm("train", *args, *curriculum_args, "hydra.run.dir=run", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
