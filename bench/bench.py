@@ -403,17 +403,17 @@ def compiled_throughput(args, plan: Plan, device: torch.device, peak: dict) -> d
     }
 
 
-def padding(args, plan: Plan, device: torch.device) -> dict:
-    """Eager training throughput with and without skipping each sequence's padding, at the larger batches."""
+def padding(args, plan: Plan, device: torch.device, skipping: dict[str, list[dict]]) -> dict:
+    """Eager training throughput computing each sequence's padding, beside ``skipping`` (section 1's rows)."""
     rows = []
     for name in MODELS:
-        for batch_size in plan.batch_sizes[1:]:
-            skip, keep = (throughput(name, batch_size, args, plan, device, skip_padding=s) for s in (True, False))
+        for row in skipping[name][1:]:
+            keep = throughput(name, row["batch"], args, plan, device, skip_padding=False)
             rows.append(
                 {
                     "model": name,
-                    "batch": batch_size,
-                    "skipping_padding": skip["sequences_per_second"],
+                    "batch": row["batch"],
+                    "skipping_padding": row["sequences_per_second"],
                     "computing_padding": keep["sequences_per_second"],
                 }
             )
@@ -427,7 +427,7 @@ def run_all(args) -> tuple[dict, int]:
     out: dict = {"environment": environment(args, device)}
     out["throughput"] = {name: [throughput(name, b, args, plan, device) for b in plan.batch_sizes] for name in MODELS}
     out.update(step_time_and_utilisation(args, plan, device))
-    out["padding"] = padding(args, plan, device)
+    out["padding"] = padding(args, plan, device, out["throughput"])
     skip = "--quick" if args.quick else "--skip-solve" if args.skip_solve else None
     out["solve"] = {"skipped": skip} if skip else solve_copy(args, plan)
     out["scaling"] = scaling(args, plan)
@@ -446,6 +446,14 @@ def run_all(args) -> tuple[dict, int]:
 
 def fmt(s: dict, digits: int = 1) -> str:
     return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}]"
+
+
+def mfu_line(m: dict) -> str:
+    mfu = {k: 100 * v for k, v in m["mfu"].items() if k != "repeats"}
+    return (
+        f"MFU at batch {m['batch']}, length {m['length']}: {fmt(m['achieved_gflops'], 2)} GFLOP/s, "
+        f"MFU {mfu['median']:.2f}% [{mfu['min']:.2f}, {mfu['max']:.2f}]"
+    )
 
 
 def report(r: dict) -> str:
@@ -470,11 +478,7 @@ def report(r: dict) -> str:
         lines.append(f"  {n}  {v['forward_per_time_step']:,}  ({terms})")
     p = r["matmul_peak"]
     lines.append(f"  fp32 matmul peak, {p['size']} x {p['size']} mm: {fmt(p['gflops'])} GFLOP/s")
-    for n, v in r["mfu"].items():
-        lines.append(
-            f"  {n} MFU at batch {v['batch']}, length {v['length']}: {fmt(v['achieved_gflops'], 2)} GFLOP/s, "
-            f"MFU {100 * v['mfu']['median']:.2f}% [{100 * v['mfu']['min']:.2f}, {100 * v['mfu']['max']:.2f}]"
-        )
+    lines += [f"  {n} {mfu_line(v)}" for n, v in r["mfu"].items()]
     lines += ["", "4. Time to solve copy (ntm train task=copy)"]
     s = r["solve"]
     if "skipped" in s:
@@ -511,11 +515,7 @@ def report(r: dict) -> str:
             f"  forward+backward per time step, batch 1, length {f['length']}: {fmt(f['ms_per_time_step'], 3)} ms "
             f"(compile {f['compile_seconds']:.1f} s)"
         )
-        lines.append(
-            f"  MFU at batch {m['batch']}, length {m['length']}: {fmt(m['achieved_gflops'], 2)} GFLOP/s, "
-            f"MFU {100 * m['mfu']['median']:.2f}% [{100 * m['mfu']['min']:.2f}, {100 * m['mfu']['max']:.2f}] "
-            f"(compile {m['compile_seconds']:.1f} s)"
-        )
+        lines.append(f"  {mfu_line(m)} (compile {m['compile_seconds']:.1f} s)")
     else:
         lines.append(f"  {c.get('error') or 'skipped (' + c['skipped'] + ')'}")
     lines += ["", "7. Eager training throughput, copy lengths 1-20: skipping each sequence's padding or not (seq/s)"]

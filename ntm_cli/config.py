@@ -285,12 +285,11 @@ def memory_fit(model: Any, demand: MemoryDemand) -> tuple[list[str], list[str]]:
     A problem: fewer numbers in memory than values to hold (one number per bit at the least).
     A warning: fewer locations than vectors (the one-vector-per-location
     scheme the paper's NTM and DNC learn cannot work; they are likely to fail).
+    Sizes must be positive (``validate_train`` checks them first).
     """
     if "memory_n" not in model:
         return [], []
     n, m = model.memory_n, model.memory_m
-    if n <= 0 or m <= 0:
-        return [], []  # reported as sizes of zero or below
     holds = f"up to {demand.vectors} vectors of {demand.size} values ({demand.because})"
     if n * m < demand.vectors * demand.size:
         need = -(-demand.vectors * demand.size // m)

@@ -7,7 +7,7 @@ import torch
 
 from ntm_cli.models.dnc import DNC
 from ntm_cli.models.ntm import NTM
-from ntm_cli.models.recurrent import map_state
+from ntm_cli.models.recurrent import map_states
 from tasks import CopyTask, masked_bce_bits
 
 SIZES = dict(controller="lstm", hidden_size=12, memory_n=10, memory_m=6, read_heads=2)
@@ -51,9 +51,8 @@ def test_the_state_returned_is_each_sequences_own_at_its_end(name):
     _, state = model(batch.inputs.double(), lengths=batch.steps)
     for b, n in enumerate(batch.steps.tolist()):
         _, alone = model(batch.inputs[:n, b : b + 1].double())
-        mine = map_state(lambda s, b=b: s[b : b + 1], state)
-        for x, y in zip(_leaves(mine), _leaves(alone), strict=True):
-            torch.testing.assert_close(x, y)
+        mine = map_states(lambda s, b=b: s[b : b + 1], state)
+        map_states(lambda x, y: torch.testing.assert_close(x, y) or x, mine, alone)
 
 
 def test_steps_run_only_on_the_sequences_still_going():
@@ -71,7 +70,13 @@ def test_steps_run_only_on_the_sequences_still_going():
     assert logits.shape == (batch.inputs.shape[0], 7, 8)
 
 
-def _leaves(state):
-    out = []
-    map_state(lambda s: out.append(s) or s, state)
-    return out
+def test_time_steps_past_every_sequences_end_give_zero_features():
+    """Inputs longer than every sequence: the extra steps run nothing and give the output layer's bias."""
+    torch.manual_seed(0)
+    model = MODELS["ntm"]().double()
+    batch = _batch()
+    longer = torch.cat([batch.inputs, torch.zeros(3, *batch.inputs.shape[1:])]).double()
+    logits, _ = model(longer, lengths=batch.steps)
+    padded, _ = model(batch.inputs.double(), lengths=batch.steps)
+    torch.testing.assert_close(logits[: batch.inputs.shape[0]], padded)
+    torch.testing.assert_close(logits[-3:], model.output.bias.expand(3, 7, 8))

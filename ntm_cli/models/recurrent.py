@@ -13,26 +13,18 @@ from torch import nn
 StepFn = Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]
 
 
-def map_state(fn: Callable[[torch.Tensor], torch.Tensor], state: Any) -> Any:
-    """Applies ``fn`` to every tensor of a state: a tensor, or (named) tuples and lists of them."""
-    if isinstance(state, torch.Tensor):
-        return fn(state)
-    if isinstance(state, tuple) and hasattr(state, "_fields"):
-        return type(state)(*(map_state(fn, s) for s in state))
-    if isinstance(state, (tuple, list)):
-        return type(state)(map_state(fn, s) for s in state)
-    return state
+def map_states(fn: Callable[..., torch.Tensor], *states: Any) -> Any:
+    """Applies ``fn`` leaf by leaf across states of one structure: tensors, or (named) tuples and lists of them.
 
-
-def _concat_states(pieces: list[Any]) -> Any:
-    """Joins states of consecutive rows along the batch: the inverse of slicing them apart."""
-    first = pieces[0]
+    ``fn`` gets one tensor from each state: ``map_states(f, s)`` maps one state,
+    ``map_states(lambda *xs: torch.cat(xs), a, b)`` joins two along the batch.
+    """
+    first = states[0]
     if isinstance(first, torch.Tensor):
-        return torch.cat(pieces)
-    if isinstance(first, tuple) and hasattr(first, "_fields"):
-        return type(first)(*(_concat_states(list(parts)) for parts in zip(*pieces, strict=True)))
+        return fn(*states)
     if isinstance(first, (tuple, list)):
-        return type(first)(_concat_states(list(parts)) for parts in zip(*pieces, strict=True))
+        parts = [map_states(fn, *leaves) for leaves in zip(*states, strict=True)]
+        return type(first)(*parts) if hasattr(first, "_fields") else type(first)(parts)
     return first
 
 
@@ -76,7 +68,7 @@ def _unroll_ragged(
     ends = lengths[order].tolist()  # non-increasing
     order = order.to(inputs.device)
     inputs = inputs.index_select(1, order)
-    state = map_state(lambda s: s.index_select(0, order), state)
+    state = map_states(lambda s: s.index_select(0, order), state)
     features, ended = [], []  # ended: the states of the rows that stopped, last rows first
     running = batch
     for t in range(steps):
@@ -84,8 +76,8 @@ def _unroll_ragged(
         while still > 0 and ends[still - 1] <= t:
             still -= 1
         if still < running:
-            ended.append(map_state(lambda s, lo=still, hi=running: s[lo:hi], state))
-            state = map_state(lambda s, hi=still: s[:hi], state)
+            ended.append(map_states(lambda s, lo=still, hi=running: s[lo:hi], state))
+            state = map_states(lambda s, hi=still: s[:hi], state)
             running = still
         if running == 0:
             features.append(features[-1].new_zeros(batch, features[-1].shape[-1]))
@@ -97,5 +89,6 @@ def _unroll_ragged(
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(batch, device=order.device)
     logits = output(torch.stack(features)).index_select(1, inverse)
-    final = map_state(lambda s: s.index_select(0, inverse), _concat_states(ended[::-1]))
+    joined = map_states(lambda *rows: torch.cat(rows), *ended[::-1])
+    final = map_states(lambda s: s.index_select(0, inverse), joined)
     return logits, final
