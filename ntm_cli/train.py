@@ -29,6 +29,7 @@ from ntm_cli.factory import (
     data_generator,
     load_states,
     resolve_device,
+    skips_on_device,
 )
 from tasks import bit_errors, masked_bce_bits
 
@@ -77,8 +78,11 @@ class Trainer:
         self.solved: dict | None = None
         self.validation: Metrics | None = None
         self.resumed_at: int | None = None
-        self.skipped = 0  # steps skipped for a non-finite loss or gradient
-        self.bad_in_a_row = 0
+        self.skipped = 0  # steps skipped for a non-finite loss or gradient, as of the last check_bad_steps
+        # Counted on the device, so that the step needs no host sync: skipped since the last check, and in a row.
+        self.skips_on_device = skips_on_device(self.optimizer)
+        self.bad_steps = torch.zeros((), dtype=torch.int64, device=self.device)
+        self.bad_in_a_row = torch.zeros((), dtype=torch.int64, device=self.device)
         self.stop_signal: str | None = None
         if resume is not None:
             self.restore(resume)
@@ -93,6 +97,7 @@ class Trainer:
         self.best, self.solved = ckpt.get("best"), ckpt.get("solved")
         self.level = ckpt.get("curriculum_level", 1.0)
         self.skipped = ckpt.get("skipped_steps", 0)
+        self.bad_in_a_row.fill_(ckpt.get("bad_steps_in_a_row", 0))
         self.data.set_state(ckpt["rng"]["data"])
         checkpoint.set_rng_state(ckpt["rng"])
         self.resumed_at = self.step
@@ -100,6 +105,7 @@ class Trainer:
     # -- saving -----------------------------------------------------------------
 
     def state(self) -> dict:
+        self.check_bad_steps()
         return {
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "model": self.model.state_dict(),
@@ -112,6 +118,7 @@ class Trainer:
             "solved": self.solved,
             "curriculum_level": self.level,
             "skipped_steps": self.skipped,
+            "bad_steps_in_a_row": self.bad_in_a_row.item(),
         }
 
     def save(self, names: list[str], writer: SummaryWriter | None = None) -> None:
@@ -148,8 +155,9 @@ class Trainer:
         generator = data_generator(self.cfg.seed, "validation")  # the same sequences every time
         return measure(self.model, self.task, generator, t.val_sequences, self.cfg.eval.batch_size, self.device)
 
-    def train_step(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One optimizer step; returns (summed cost bits, summed bit errors, grad norm), unsynced."""
+    def train_step(self) -> torch.Tensor:
+        """One optimizer step; returns [summed cost bits, summed bit errors, grad norm, 1], unsynced,
+        or zeros where the loss or gradient was not finite and the step was skipped."""
         t = self.cfg.train
         batch = self.task.sample(t.batch_size, self.data, **curriculum.overrides(self.task, self.level))
         # Eager steps skip each sequence's padding (``lengths``, on the CPU: no sync). A compiled
@@ -164,25 +172,37 @@ class Trainer:
             torch.nn.utils.clip_grad_value_(self.model.parameters(), t.clip_grad_value)
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.clip_grad_norm or math.inf)
         cost_sum = cost.detach().sum()
-        # The one host sync of a step (free on the CPU): a non-finite loss or gradient never reaches the weights.
-        if not bool(torch.isfinite(norm) & torch.isfinite(cost_sum)):
-            self.skip_step()
-            zero = torch.zeros((), device=self.device)
-            return zero, zero, zero
-        self.bad_in_a_row = 0
-        self.optimizer.step()
-        return cost_sum, bit_errors(logits.detach(), batch).sum(), norm
+        ok = torch.isfinite(norm) & torch.isfinite(cost_sum)
+        if self.skips_on_device:  # a non-finite step never reaches the weights, and nothing waits for the device
+            self.optimizer.found_inf = (~ok).to(torch.float32)
+            self.optimizer.step()
+        elif bool(ok):  # an optimizer with no device-side skip: one host sync (free on the CPU)
+            self.optimizer.step()
+        bad = (~ok).to(torch.int64)
+        self.bad_steps.add_(bad)
+        self.bad_in_a_row.add_(1).mul_(bad)
+        errors = bit_errors(logits.detach(), batch).sum()
+        out = torch.stack([cost_sum, errors.to(cost_sum.dtype), norm.to(cost_sum.dtype), ok.to(cost_sum.dtype)])
+        return torch.where(ok, out, torch.zeros_like(out))
 
-    def skip_step(self) -> None:
-        """Counts a step whose loss or gradient was not finite; stops after train.max_bad_steps in a row."""
-        self.skipped += 1
-        self.bad_in_a_row += 1
+    def check_bad_steps(self) -> None:
+        """Reports the steps skipped for a non-finite loss or gradient since the last check (a host sync,
+        made at logging steps and checkpoints); stops once train.max_bad_steps came in a row."""
+        bad, in_a_row = self.bad_steps.item(), self.bad_in_a_row.item()
+        if bad == 0:
+            return
+        self.skipped += bad
+        self.bad_steps.zero_()
         log.warning(
-            "step %d: non-finite loss or gradient; step skipped (%d in a row)", self.step + 1, self.bad_in_a_row
+            "step %d: %d step(s) since the last check had a non-finite loss or gradient and were skipped "
+            "(%d in a row now)",
+            self.step,
+            bad,
+            in_a_row,
         )
-        if self.bad_in_a_row >= self.cfg.train.max_bad_steps:
+        if in_a_row >= self.cfg.train.max_bad_steps:
             raise DivergedError(
-                f"stopped at step {self.step + 1}: {self.bad_in_a_row} steps in a row had a non-finite loss or "
+                f"stopped at step {self.step}: {in_a_row} steps in a row had a non-finite loss or "
                 f"gradient, so none was applied and the checkpoints in {self.ckpt_dir} hold the last good state; "
                 "lower optimizer.lr or clip harder (train.clip_grad_norm)"
             )
@@ -204,28 +224,31 @@ class Trainer:
         purge = None if self.resumed_at is None else self.resumed_at + 1
         writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=purge)
         bar = tqdm(total=t.steps, initial=self.step, unit="step", disable=not self.progress, dynamic_ncols=True)
-        acc = torch.zeros(3, device=self.device)  # summed cost, bit errors, grad norm since the last log
+        acc = torch.zeros(4, device=self.device)  # summed cost, bit errors, grad norm, steps applied since the log
         logged_at, logged_sequences = time.perf_counter(), self.sequences
         started = time.perf_counter() - self.wall_seconds
         with logging_redirect_tqdm(), self.stop_on_signals():
             while self.step < t.steps and self.stop_signal is None:
                 first = self.step_fn is not None and self.step == 0
-                cost, errors, norm = self.train_step()
+                sums = self.train_step()
                 if first:
                     log.info(
                         "compiled the time step (train.compile=true): first step took %.1f s",
                         time.perf_counter() - started,
                     )
-                acc += torch.stack([cost, errors, norm])
+                acc += sums
                 self.step += 1
                 self.sequences += t.batch_size
                 bar.update(1)
                 if self.step % t.log_every == 0:
+                    self.check_bad_steps()
                     now = time.perf_counter()
                     rate = (self.sequences - logged_sequences) / (now - logged_at)
-                    cost_sum, errors_sum, norm_sum = acc.tolist()
-                    seen = self.sequences - logged_sequences
-                    mean_cost, mean_errors, mean_norm = cost_sum / seen, errors_sum / seen, norm_sum / t.log_every
+                    cost_sum, errors_sum, norm_sum, applied = acc.tolist()
+                    # Means over the steps applied (a skipped step has no finite cost to average).
+                    applied = applied or math.nan
+                    seen = applied * t.batch_size
+                    mean_cost, mean_errors, mean_norm = cost_sum / seen, errors_sum / seen, norm_sum / applied
                     scalars = {
                         "train/loss": mean_cost * math.log(2.0),
                         "train/cost_bits_per_sequence": mean_cost,
