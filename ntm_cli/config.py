@@ -133,6 +133,9 @@ class TrainLoopConfig:
     # Compile the model's time step with torch.compile (needs a C++ compiler on the CPU):
     # 2.4-3.1x the training throughput on copy here after 15-30 s of compilation; worth it for runs of minutes.
     compile: bool = False
+    # Time steps per call of the compiled step: more make each call's overhead rarer (faster, above all at
+    # small batches) and the graph longer to compile; sequences are padded to a multiple of it.
+    compile_steps: int = 1
     # Stop once this many steps in a row had a non-finite loss or gradient (each is skipped).
     max_bad_steps: int = 50
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
@@ -329,7 +332,16 @@ def validate_train(cfg: DictConfig | TrainCommandConfig) -> list[str]:
         p,
         cfg.train,
         "train",
-        ("steps", "batch_size", "checkpoint_every", "eval_every", "log_every", "val_sequences", "max_bad_steps"),
+        (
+            "steps",
+            "batch_size",
+            "checkpoint_every",
+            "eval_every",
+            "log_every",
+            "val_sequences",
+            "max_bad_steps",
+            "compile_steps",
+        ),
     )
     _check_positive(p, cfg.train, "train", ("clip_grad_norm", "clip_grad_value", "max_seconds"))
     if cfg.train.target_bit_errors is not None and cfg.train.target_bit_errors < 0:

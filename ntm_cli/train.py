@@ -31,6 +31,7 @@ from ntm_cli.factory import (
     resolve_device,
     skips_on_device,
 )
+from ntm_cli.models.recurrent import Chunked, StepFn, multi_step
 from tasks import bit_errors, masked_bce_bits
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Trainer:
         # so that its other batch sizes trigger no recompilation.
         self.step_fn = None
         if cfg.train.compile and self.model.stepwise:
-            self.step_fn = torch.compile(self.model.step, dynamic=False)
+            self.step_fn = compiled_step(self.model.step, cfg.train.compile_steps)
         elif cfg.train.compile:
             log.info(
                 "train.compile: model=%s runs whole sequences in torch's own kernels; nothing to compile",
@@ -233,7 +234,8 @@ class Trainer:
                 sums = self.train_step()
                 if first:
                     log.info(
-                        "compiled the time step (train.compile=true): first step took %.1f s",
+                        "compiled the time step (train.compile=true, %d time step(s) per call): first step took %.1f s",
+                        t.compile_steps,
                         time.perf_counter() - started,
                     )
                 acc += sums
@@ -348,6 +350,13 @@ class Trainer:
         return reached
 
 
+def compiled_step(step: StepFn, steps: int) -> StepFn | Chunked:
+    """``step`` compiled for one static shape; with ``steps`` > 1, ``steps`` time steps per call."""
+    if steps == 1:
+        return torch.compile(step, dynamic=False)
+    return Chunked(torch.compile(multi_step(step), dynamic=False), steps)
+
+
 def train(cfg: DictConfig, run_dir: Path, progress: bool = False) -> dict:
     """Trains as ``cfg`` says, writing everything to ``run_dir``; returns the final metrics.
 
@@ -382,6 +391,7 @@ _RESUMABLE = (
     "train.keep_checkpoints",
     "train.target_bit_errors",
     "train.compile",
+    "train.compile_steps",
     "device",
     "eval",
     "resume",

@@ -73,18 +73,30 @@ def test_the_same_seed_trains_the_same_model(tmp_path):
     assert a["best"] == b["best"]
 
 
-def test_compiled_training_follows_the_eager_run(tmp_path):
+def _compiled_training_follows_the_eager_run(tmp_path, compile_steps: int) -> None:
     """train.compile=true compiles the time step and trains to the same parameters, up to rounding."""
     runs = []
     for name, compile_ in (("eager", "false"), ("compiled", "true")):
-        proc = run_ntm("train", *TINY, "seed=2", f"train.compile={compile_}", f"hydra.run.dir={name}", cwd=tmp_path)
+        args = [*TINY, "seed=2", f"train.compile={compile_}", f"train.compile_steps={compile_steps}"]
+        proc = run_ntm("train", *args, f"hydra.run.dir={name}", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
-        assert ("compiled the time step" in (tmp_path / name / "train.log").read_text()) == (compile_ == "true")
+        log = (tmp_path / name / "train.log").read_text()
+        assert (f"compiled the time step (train.compile=true, {compile_steps} time step" in log) == (compile_ == "true")
         runs.append(torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=True)["model"])
     eager, compiled = runs
     assert eager.keys() == compiled.keys()
     for k in eager:
         torch.testing.assert_close(compiled[k], eager[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_compiled_training_follows_the_eager_run(tmp_path):
+    _compiled_training_follows_the_eager_run(tmp_path, 1)
+
+
+@pytest.mark.slow
+def test_training_compiled_three_steps_per_call_follows_the_eager_run(tmp_path):
+    """train.compile_steps=3: one graph of three time steps (a longer compile), the same training."""
+    _compiled_training_follows_the_eager_run(tmp_path, 3)
 
 
 def test_eval_reports_each_length_and_writes_eval_json(trained_run, tmp_path):

@@ -1,4 +1,5 @@
-"""unroll with sequence lengths: no step past a sequence's end, and the same results as the padded run."""
+"""unroll with sequence lengths (no step past a sequence's end) and with chunks of steps per call: the same
+results as the plain padded run."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 
 from ntm_cli.models.dnc import DNC
 from ntm_cli.models.ntm import NTM
-from ntm_cli.models.recurrent import map_states
+from ntm_cli.models.recurrent import Chunked, map_states, multi_step
 from tasks import CopyTask, masked_bce_bits
 
 SIZES = dict(controller="lstm", hidden_size=12, memory_n=10, memory_m=6, read_heads=2)
@@ -80,3 +81,32 @@ def test_time_steps_past_every_sequences_end_give_zero_features():
     padded, _ = model(batch.inputs.double(), lengths=batch.steps)
     torch.testing.assert_close(logits[: batch.inputs.shape[0]], padded)
     torch.testing.assert_close(logits[-3:], model.output.bias.expand(3, 7, 8))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("size", [1, 3, 4, 13])
+def test_chunks_of_steps_give_the_same_outputs_and_gradients(name, size):
+    """A ``Chunked`` step (here uncompiled) pads the 11 time steps to a multiple of its size and drops the padding."""
+    torch.manual_seed(0)
+    model = MODELS[name]().double()
+    batch = _batch()
+    inputs = batch.inputs.double()
+    calls = []
+
+    def counted(xs, state):
+        calls.append(xs.shape[0])
+        return multi_step(model.step)(xs, state)
+
+    def run(**kw):
+        model.zero_grad()
+        logits, _ = model(inputs, **kw)
+        masked_bce_bits(logits, batch).sum().backward()
+        return logits, [p.grad.clone() for p in model.parameters()]
+
+    plain, plain_grads = run()
+    chunked, chunked_grads = run(step=Chunked(counted, size))
+    assert calls == [size] * -(-inputs.shape[0] // size)
+    assert chunked.shape == plain.shape
+    torch.testing.assert_close(chunked, plain)
+    for a, b in zip(chunked_grads, plain_grads, strict=True):
+        torch.testing.assert_close(a, b)

@@ -29,7 +29,7 @@ from torch import nn
 
 from ntm_cli.models import addressing
 from ntm_cli.models.controllers import ControllerState, build_controller
-from ntm_cli.models.recurrent import StepFn, unroll
+from ntm_cli.models.recurrent import Chunked, StepFn, unroll
 
 # Every memory cell starts at this value: a small constant keeps the cosine's
 # |M(i)| away from zero, where its gradient is largest (as for the NTM).
@@ -264,13 +264,14 @@ class DNC(nn.Module):
         self,
         inputs: torch.Tensor,
         state: DNCState | None = None,
-        step: StepFn | None = None,
+        step: StepFn | Chunked | None = None,
         lengths: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, DNCState]:
         """Runs a whole sequence. inputs: [time, batch, input] -> (logits [time, batch, output], state).
 
         ``step`` replaces ``self.step`` for every time step, e.g. a
-        ``torch.compile``d version of it.
+        ``torch.compile``d version of it (the training loop's ``train.compile``),
+        or is a ``Chunked`` one that runs several time steps per call.
         ``lengths`` [batch] (CPU): the steps each sequence uses; none is computed past its end.
         """
         if state is None:

@@ -23,7 +23,7 @@ from torch import nn
 
 from ntm_cli.models import addressing
 from ntm_cli.models.controllers import ControllerState, build_controller
-from ntm_cli.models.recurrent import StepFn, unroll
+from ntm_cli.models.recurrent import Chunked, StepFn, unroll
 
 MEMORY_INITS = ("constant", "learned", "random")
 # Logit of location 0 in the initial head weightings: softmax puts ~0.99 there.
@@ -135,13 +135,14 @@ class NTM(nn.Module):
         self,
         inputs: torch.Tensor,
         state: NTMState | None = None,
-        step: StepFn | None = None,
+        step: StepFn | Chunked | None = None,
         lengths: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, NTMState]:
         """Runs a whole sequence. inputs: [time, batch, input] -> (logits [time, batch, output], state).
 
         ``step`` replaces ``self.step`` for every time step, e.g. a
-        ``torch.compile``d version of it (the training loop's ``train.compile``).
+        ``torch.compile``d version of it (the training loop's ``train.compile``),
+        or is a ``Chunked`` one that runs several time steps per call.
         ``lengths`` [batch] (CPU): the steps each sequence uses; none is computed past its end.
         """
         if state is None:

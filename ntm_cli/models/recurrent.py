@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -11,6 +12,33 @@ from torch import nn
 
 # (x [batch, input], state) -> (features [batch, F], state)
 StepFn = Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]
+
+
+def multi_step(step: StepFn) -> StepFn:
+    """``step`` over several time steps in one call: (inputs [k, batch, input], state) -> (features [k, batch, F],
+    state). Compiled, k steps make one graph, so the per-call overhead is paid once per k steps."""
+
+    def run(inputs: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        features = []
+        for x in inputs.unbind(0):
+            f, state = step(x, state)
+            features.append(f)
+        return torch.stack(features), state
+
+    return run
+
+
+@dataclass(frozen=True)
+class Chunked:
+    """A ``multi_step`` function (e.g. compiled) that ``unroll`` calls on chunks of ``size`` time steps.
+
+    The sequence is padded with zero inputs to a multiple of ``size`` (one
+    static shape for every call): those steps' outputs are dropped, but the
+    state ``unroll`` returns is the one after them. Training uses only the outputs.
+    """
+
+    run: StepFn
+    size: int
 
 
 def map_states(fn: Callable[..., torch.Tensor], *states: Any) -> Any:
@@ -29,7 +57,7 @@ def map_states(fn: Callable[..., torch.Tensor], *states: Any) -> Any:
 
 
 def unroll(
-    step: StepFn,
+    step: StepFn | Chunked,
     inputs: torch.Tensor,
     state: Any,
     output: nn.Module,
@@ -47,7 +75,11 @@ def unroll(
     Past its end a sequence's features are zero (its outputs are the output
     layer's bias; targets there are masked), and the state returned is each
     sequence's own at its end.
+
+    A ``Chunked`` step runs ``step.size`` time steps per call (see ``Chunked``); it computes the whole padded batch.
     """
+    if isinstance(step, Chunked):
+        return _unroll_chunked(step, inputs, state, output)
     if lengths is not None:
         lengths = torch.as_tensor(lengths, device="cpu").clamp(min=1)
         if int(lengths.min()) < inputs.shape[0]:
@@ -92,3 +124,14 @@ def _unroll_ragged(
     joined = map_states(lambda *rows: torch.cat(rows), *ended[::-1])
     final = map_states(lambda s: s.index_select(0, inverse), joined)
     return logits, final
+
+
+def _unroll_chunked(step: Chunked, inputs: torch.Tensor, state: Any, output: nn.Module) -> tuple[torch.Tensor, Any]:
+    """``unroll`` with a ``Chunked`` step: the inputs padded to a multiple of its size, the padded outputs dropped."""
+    steps = inputs.shape[0]
+    padded = F.pad(inputs, (0, 0, 0, 0, 0, -steps % step.size))
+    features = []
+    for chunk in padded.split(step.size):
+        f, state = step.run(chunk, state)
+        features.append(f)
+    return output(torch.cat(features)[:steps]), state
