@@ -1,7 +1,7 @@
 """Benchmarks of the NTM and the DNC on copy, printed as a table and written as JSON.
 
     python bench/bench.py [--device cpu|cuda] [--threads N] [--repeats 5] [--out PATH]
-                          [--quick] [--skip-solve] [--compile]
+                          [--quick] [--skip-solve] [--compile] [--compile-steps 4]
 
 1. training throughput (sequences/s) on copy batches of lengths 1-20;
 2. forward+backward time per time step at batch 1, length 20;
@@ -10,7 +10,8 @@
 4. wall time for ``ntm train task=copy`` to solve copy, seeds 0, 1, 2;
 5. scaling of the NTM's step time and peak memory with N and with the length;
 6. with --compile, the NTM with a ``torch.compile``d time step: throughput,
-   forward+backward per time step at batch 1 and MFU;
+   forward+backward per time step at batch 1 and MFU, also with
+   ``--compile-steps`` time steps per compiled call;
 7. eager throughput with and without skipping each sequence's padding.
 
 Every timing is the median, min and max of ``--repeats`` repeats after a
@@ -36,9 +37,12 @@ from pathlib import Path
 
 import torch
 from flops import dnc_flops, ntm_flops
+from omegaconf import OmegaConf
 
+from ntm_cli.factory import build_optimizer
 from ntm_cli.models.dnc import DNC
 from ntm_cli.models.ntm import NTM
+from ntm_cli.train import compiled_step
 from tasks import TASKS, masked_bce_bits
 
 INPUT_SIZE, OUTPUT_SIZE = 9, 8  # copy: 8 bits and a delimiter channel
@@ -162,7 +166,8 @@ def throughput(
     """
     model = build(name, device)
     task = TASKS["copy"](min_len=1, max_len=20)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    adam = {"name": "adam", "lr": LEARNING_RATE, "betas": [0.9, 0.999], "eps": 1e-8}
+    optimizer = build_optimizer(OmegaConf.create(adam), model.parameters())  # fused where torch has it, as training
     generator = torch.Generator()
     step_fn = step_fn_of(model) if step_fn_of else None
 
@@ -376,31 +381,25 @@ def step_time_and_utilisation(args, plan: Plan, device: torch.device) -> dict:
 
 
 def compiled_throughput(args, plan: Plan, device: torch.device, peak: dict) -> dict:
-    """The NTM's throughput with ``step=torch.compile(model.step, dynamic=False)``.
+    """The NTM's throughput with its step compiled as ``train.compile=true`` compiles it (one time step per call),
+    and its forward+backward and MFU with one and with ``--compile-steps`` time steps per call.
 
-    Every batch size compiles cold: no graph in memory, an empty inductor cache
+    Every measurement compiles cold: no graph in memory, an empty inductor cache
     on disk (a later run of the same shapes with the default cache compiles faster).
     """
     from torch._inductor.utils import fresh_inductor_cache
 
-    def compiled(model):
-        return torch.compile(model.step, dynamic=False)
-
-    rows = []
-    for batch_size in plan.batch_sizes:
+    def cold(measure, steps: int):
         torch.compiler.reset()
         with fresh_inductor_cache():
-            rows.append(throughput("ntm", batch_size, args, plan, device, compiled))
-    torch.compiler.reset()
-    with fresh_inductor_cache():
-        fwd_bwd, mfu = step_time_and_mfu("ntm", args, plan, device, peak, compiled)
-    return {
-        "model": "ntm",
-        "compile": "cold, empty inductor cache",
-        "rows": rows,
-        "forward_backward": fwd_bwd,
-        "mfu": mfu,
-    }
+            return measure(lambda model: compiled_step(model.step, steps))
+
+    rows = [cold(lambda of, b=b: throughput("ntm", b, args, plan, device, of), 1) for b in plan.batch_sizes]
+    by_steps = {}
+    for steps in sorted({1, args.compile_steps}):
+        fwd_bwd, mfu = cold(lambda of: step_time_and_mfu("ntm", args, plan, device, peak, of), steps)
+        by_steps[str(steps)] = {"forward_backward": fwd_bwd, "mfu": mfu}
+    return {"model": "ntm", "compile": "cold, empty inductor cache", "rows": rows, "time_steps_per_call": by_steps}
 
 
 def padding(args, plan: Plan, device: torch.device, skipping: dict[str, list[dict]]) -> dict:
@@ -503,19 +502,21 @@ def report(r: dict) -> str:
                 f"{row['peak_memory_mib']:>9.1f}  {row['ratio_over_size_ratio']:>6.2f}"
             )
     c = r["compile"]
-    lines += ["", "6. NTM with torch.compile(model.step, dynamic=False)"]
+    lines += ["", "6. NTM with its time step compiled (train.compile=true)"]
     if "rows" in c:
         for row in c["rows"]:
             lines.append(
                 f"  batch {row['batch']:>4}: compile (first step) {row['compile_seconds']:.1f} s, "
                 f"then {fmt(row['sequences_per_second'])} sequences/s"
             )
-        f, m = c["forward_backward"], c["mfu"]
-        lines.append(
-            f"  forward+backward per time step, batch 1, length {f['length']}: {fmt(f['ms_per_time_step'], 3)} ms "
-            f"(compile {f['compile_seconds']:.1f} s)"
-        )
-        lines.append(f"  {mfu_line(m)} (compile {m['compile_seconds']:.1f} s)")
+        for steps, v in c["time_steps_per_call"].items():
+            f, m = v["forward_backward"], v["mfu"]
+            lines.append(f"  {steps} time step(s) per compiled call (train.compile_steps={steps}):")
+            lines.append(
+                f"    forward+backward per time step, batch 1, length {f['length']}: "
+                f"{fmt(f['ms_per_time_step'], 3)} ms (compile {f['compile_seconds']:.1f} s)"
+            )
+            lines.append(f"    {mfu_line(m)} (compile {m['compile_seconds']:.1f} s)")
     else:
         lines.append(f"  {c.get('error') or 'skipped (' + c['skipped'] + ')'}")
     lines += ["", "7. Eager training throughput, copy lengths 1-20: skipping each sequence's padding or not (seq/s)"]
@@ -539,6 +540,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny sizes and 2 repeats, no solve: a smoke test")
     parser.add_argument("--skip-solve", action="store_true", help="skip the time-to-solve runs")
     parser.add_argument("--compile", action="store_true", help="also the NTM with a torch.compile'd step")
+    parser.add_argument(
+        "--compile-steps", type=int, default=4, help="with --compile, also this many time steps per call (default 4)"
+    )
     parser.add_argument("--point", help=argparse.SUPPRESS)  # internal: one scaling point, as JSON
     args = parser.parse_args(argv)
     if args.repeats is None:
@@ -551,8 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("bench.py: error: --device cuda but this torch sees no CUDA GPU; use --device cpu", file=sys.stderr)
         return 2
-    if args.repeats < 1 or (args.threads is not None and args.threads < 1):
-        print("bench.py: error: --repeats and --threads must be at least 1", file=sys.stderr)
+    if min(args.repeats, args.compile_steps, args.threads or 1) < 1:
+        print("bench.py: error: --repeats, --threads and --compile-steps must be at least 1", file=sys.stderr)
         return 2
     if args.threads is not None:
         torch.set_num_threads(args.threads)
