@@ -424,9 +424,11 @@ def test_task_configs_carry_training_defaults_that_overrides_and_presets_beat(tm
     assert job("task=repeat_copy", "train.batch_size=4").train.batch_size == 4
     preset = job("experiment=graves2014/repeat_copy")
     assert preset.train.batch_size == 1 and preset.optimizer.lr == 1e-4 and preset.train.max_seconds is None
-    # tuned/priority_sort_ntm.yaml applies to the NTM only.
-    assert job("task=priority_sort").model.memory_init == "learned"
-    assert "memory_init" not in job("task=priority_sort", "model=dnc").model
+    # tuned/TASK_ntm.yaml applies to the NTM only.
+    for task in ("priority_sort", "associative_recall", "ngram"):
+        assert job(f"task={task}").model.memory_init == "learned"
+        assert "memory_init" not in job(f"task={task}", "model=dnc").model
+    assert job("task=copy").model.memory_init == "constant"
 
 
 def test_eval_with_a_larger_memory_than_trained(trained_run, tmp_path):
