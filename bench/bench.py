@@ -39,6 +39,7 @@ import torch
 from flops import dnc_flops, ntm_flops
 from omegaconf import OmegaConf
 
+from ntm_cli.config import OptimizerConfig
 from ntm_cli.factory import build_optimizer
 from ntm_cli.models.dnc import DNC
 from ntm_cli.models.ntm import NTM
@@ -166,8 +167,8 @@ def throughput(
     """
     model = build(name, device)
     task = TASKS["copy"](min_len=1, max_len=20)
-    adam = {"name": "adam", "lr": LEARNING_RATE, "betas": [0.9, 0.999], "eps": 1e-8}
-    optimizer = build_optimizer(OmegaConf.create(adam), model.parameters())  # fused where torch has it, as training
+    adam = OmegaConf.structured(OptimizerConfig(lr=LEARNING_RATE))  # the trainer's Adam: fused where torch has it
+    optimizer = build_optimizer(adam, model.parameters())
     generator = torch.Generator()
     step_fn = step_fn_of(model) if step_fn_of else None
 

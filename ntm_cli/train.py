@@ -106,7 +106,6 @@ class Trainer:
     # -- saving -----------------------------------------------------------------
 
     def state(self) -> dict:
-        self.check_bad_steps()
         return {
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "model": self.model.state_dict(),
@@ -126,6 +125,7 @@ class Trainer:
         """Writes checkpoints ``names``; first flushes ``writer``, so no event before a checkpoint is lost."""
         if writer is not None:
             writer.flush()
+        self.check_bad_steps()  # the skipped-step count the checkpoint records is up to date
         state = self.state()
         for name in names:
             checkpoint.save(state, self.ckpt_dir / name)
