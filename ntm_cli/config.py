@@ -83,6 +83,19 @@ class ControllerConfig:
 
 
 @dataclass
+class PlateauConfig:
+    """Lower the learning rate when the validation cost stops improving (torch's ReduceLROnPlateau)."""
+
+    # Multiply the lr by this once the cost has not improved for more than ``patience``
+    # validations in a row; null keeps the lr constant.
+    factor: float | None = None
+    patience: int = 1
+    # An improvement counts when the cost falls below best * (1 - threshold).
+    threshold: float = 1e-3
+    min_lr: float = 0.0
+
+
+@dataclass
 class OptimizerConfig:
     name: str = "adam"
     lr: float = 1e-2
@@ -92,6 +105,7 @@ class OptimizerConfig:
     eps: float = 1e-8
     # Adam's beta1 and beta2.
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    plateau: PlateauConfig = field(default_factory=PlateauConfig)
 
 
 @dataclass
@@ -328,6 +342,15 @@ def validate_train(cfg: DictConfig | TrainCommandConfig) -> list[str]:
         p.append(f"controller={cfg.controller.name} does not apply to model=lstm, which has no controller; drop it")
     _check_positive(p, cfg.controller, "controller", ("hidden_size", "layers"))
     _check_positive(p, cfg.optimizer, "optimizer", ("lr", "eps"))
+    plateau = cfg.optimizer.plateau
+    if plateau.factor is not None and not 0 < plateau.factor < 1:
+        p.append(f"optimizer.plateau.factor={plateau.factor} must be between 0 and 1 (or null: a constant lr)")
+    if plateau.patience < 0:
+        p.append(f"optimizer.plateau.patience={plateau.patience} must be 0 or more")
+    if not 0 <= plateau.threshold < 1:
+        p.append(f"optimizer.plateau.threshold={plateau.threshold} must be 0 or more and under 1")
+    if plateau.min_lr < 0:
+        p.append(f"optimizer.plateau.min_lr={plateau.min_lr} must be 0 or more")
     _check_positive(
         p,
         cfg.train,

@@ -69,6 +69,16 @@ def build_optimizer(cfg: DictConfig, params) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, alpha=cfg.alpha, eps=cfg.eps)
 
 
+def build_scheduler(cfg: DictConfig, optimizer: torch.optim.Optimizer):
+    """torch's ReduceLROnPlateau on the validation cost as ``optimizer.plateau`` sets it, or None (a constant lr)."""
+    p = cfg.plateau
+    if p.factor is None:
+        return None
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=p.factor, patience=p.patience, threshold=p.threshold, min_lr=p.min_lr
+    )
+
+
 def skips_on_device(optimizer: torch.optim.Optimizer) -> bool:
     """Whether ``optimizer.step`` honours ``optimizer.found_inf`` (a device tensor: 1 leaves weights and state
     untouched), as torch's fused optimizers do for ``torch.amp.GradScaler``; then skipping a bad step needs no sync."""

@@ -24,6 +24,7 @@ from ntm_cli.evaluate import Metrics, measure
 from ntm_cli.factory import (
     build_model,
     build_optimizer,
+    build_scheduler,
     build_task,
     count_parameters,
     data_generator,
@@ -59,6 +60,7 @@ class Trainer:
         self.task = build_task(cfg.task)
         self.model = build_model(cfg, self.task).to(self.device)
         self.optimizer = build_optimizer(cfg.optimizer, self.model.parameters())
+        self.scheduler = build_scheduler(cfg.optimizer, self.optimizer)
         self.data = data_generator(cfg.seed, "train")
         # The compiled time step serves training only; validation runs the eager one,
         # so that its other batch sizes trigger no recompilation.
@@ -99,6 +101,8 @@ class Trainer:
         self.level = ckpt.get("curriculum_level", 1.0)
         self.skipped = ckpt.get("skipped_steps", 0)
         self.bad_in_a_row.fill_(ckpt.get("bad_steps_in_a_row", 0))
+        if self.scheduler is not None and ckpt.get("scheduler") is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
         self.data.set_state(ckpt["rng"]["data"])
         checkpoint.set_rng_state(ckpt["rng"])
         self.resumed_at = self.step
@@ -110,6 +114,7 @@ class Trainer:
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "step": self.step,
             "sequences": self.sequences,
             "wall_seconds": self.wall_seconds,
@@ -341,6 +346,10 @@ class Trainer:
             v.bit_errors_per_sequence,
             v.cost_bits_per_sequence,
         )
+        # The schedule sees the validations every eval_every steps only, not the extra one at the end of a
+        # run: a run stopped and resumed then follows the same learning rates as one that never stopped.
+        if self.scheduler is not None and self.step % t.eval_every == 0:
+            self.step_lr(v.cost_bits_per_sequence)
         reached = t.target_bit_errors is not None and v.bit_errors_per_sequence <= t.target_bit_errors
         if reached and self.solved is None:
             self.solved = {"step": self.step, "sequences": self.sequences, "seconds": round(self.wall_seconds, 3)}
@@ -348,6 +357,22 @@ class Trainer:
             self.best = {"step": self.step, **v.as_dict()}
             self.save(["best.pt"], writer)
         return reached
+
+
+    def step_lr(self, cost: float) -> None:
+        """Feeds a validation cost to the plateau schedule; logs the learning rate when it falls."""
+        before = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step(cost)
+        after = self.optimizer.param_groups[0]["lr"]
+        if after != before:
+            p = self.cfg.optimizer.plateau
+            log.info(
+                "step %d: no improvement of the validation cost in %d validation(s); lr %.3g -> %.3g",
+                self.step,
+                p.patience + 1,
+                before,
+                after,
+            )
 
 
 def compiled_step(step: StepFn, steps: int) -> StepFn | Chunked:

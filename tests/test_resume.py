@@ -39,10 +39,17 @@ def _assert_same(a, b, where: str = "") -> None:
         assert a == b, where
 
 
-@pytest.mark.parametrize("model", list(MODELS))
-def test_stopping_and_resuming_equals_training_straight(tmp_path, model):
+# The learning rate halves at every validation after the first (a cost falling by 90% would count as an
+# improvement): validations at steps 3, 6, 9 and 12 take copy's lr 1e-2 to 1.25e-3, across the resume.
+PLATEAU = ["optimizer.plateau.factor=0.5", "optimizer.plateau.patience=0", "optimizer.plateau.threshold=0.9"]
+
+
+@pytest.mark.parametrize(
+    ("model", "extra"), [*((m, []) for m in MODELS), ("ntm", PLATEAU)], ids=[*MODELS, "ntm-plateau"]
+)
+def test_stopping_and_resuming_equals_training_straight(tmp_path, model, extra):
     """12 steps straight == 6 steps, then resume=RUN for 6 more: parameters, optimizer, metrics, TensorBoard."""
-    args = [a for a in _args(model) if not a.startswith("train.steps")]
+    args = [a for a in _args(model) if not a.startswith("train.steps")] + extra
     proc = run_ntm("train", *args, "train.steps=12", "hydra.run.dir=straight", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     proc = run_ntm("train", *args, "train.steps=6", "hydra.run.dir=halves", cwd=tmp_path)
@@ -57,6 +64,10 @@ def test_stopping_and_resuming_equals_training_straight(tmp_path, model):
     _assert_same(straight["model"], halves["model"], "model")
     _assert_same(straight["optimizer"], halves["optimizer"], "optimizer")
     _assert_same(straight["rng"], halves["rng"], "rng")
+    _assert_same(straight["scheduler"], halves["scheduler"], "scheduler")
+    if extra:
+        assert straight["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1.25e-3, rel=1e-12)
+        assert "lr 0.0025 -> 0.00125" in (tmp_path / "halves" / "train.log").read_text()
     assert (straight["step"], straight["sequences"], straight["best"]) == (
         halves["step"],
         halves["sequences"],
