@@ -358,7 +358,6 @@ class Trainer:
             self.save(["best.pt"], writer)
         return reached
 
-
     def step_lr(self, cost: float) -> None:
         """Feeds a validation cost to the plateau schedule; logs the learning rate when it falls."""
         before = self.optimizer.param_groups[0]["lr"]
