@@ -3,6 +3,12 @@
 One function per equation. Every function is batched over the batch and over
 the heads: a weighting has shape ``[batch, heads, N]`` and memory has shape
 ``[batch, N, M]`` (N locations of width M). No function keeps state.
+
+The sums over locations and over the word are written as broadcast products
+and ``sum``, not as batched matrix products: the matrices are tiny (one row
+per head), and ``torch.compile`` fuses a product and a sum with the
+operations around them into one loop, where a matrix product is a call of its
+own in the forward pass and two in the backward.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ def cosine_similarity(keys: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
 
     keys: [batch, heads, M]; memory: [batch, N, M] -> [batch, heads, N].
     """
-    dot = torch.matmul(keys, memory.transpose(1, 2))  # (B, H, N)
+    dot = (keys.unsqueeze(2) * memory.unsqueeze(1)).sum(-1)  # (B, H, N, M) -> (B, H, N)
     key_norm = keys.norm(dim=-1, keepdim=True)  # (B, H, 1)
     memory_norm = memory.norm(dim=-1).unsqueeze(1)  # (B, 1, N)
     return dot / (key_norm * memory_norm + _COSINE_EPSILON)
@@ -53,13 +59,12 @@ def circular_shift(w: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     Returns [batch, heads, N].
     """
     radius = (shift.shape[-1] - 1) // 2
-    if radius == 0:
-        return w * shift
-    # Window i of the circularly padded weighting holds w(i - r) .. w(i + r),
-    # which pair with s(r) .. s(-r): the shift distribution reversed.
-    padded = torch.cat([w[..., -radius:], w, w[..., :radius]], dim=-1)  # (B, H, N + 2r)
-    windows = padded.unfold(-1, shift.shape[-1], 1)  # (B, H, N, S)
-    return torch.matmul(windows, shift.flip(-1).unsqueeze(-1)).squeeze(-1)
+    # Shift d = k - r moves w by d: roll(w, d)(i) = w(i - d), weighted by s(d).
+    out = shift[..., radius : radius + 1] * w
+    for k in range(shift.shape[-1]):
+        if k != radius:
+            out = out + shift[..., k : k + 1] * torch.roll(w, k - radius, dims=-1)
+    return out
 
 
 def sharpen(w: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
@@ -97,7 +102,7 @@ def read(memory: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
     memory: [batch, N, M]; w: [batch, heads, N] -> [batch, heads, M].
     """
-    return torch.matmul(w, memory)
+    return (w.unsqueeze(-1) * memory.unsqueeze(1)).sum(2)  # (B, H, N, M) -> (B, H, M)
 
 
 def write(memory: torch.Tensor, w: torch.Tensor, erase: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
@@ -108,10 +113,11 @@ def write(memory: torch.Tensor, w: torch.Tensor, erase: torch.Tensor, add: torch
     [batch, heads, M]. Returns the new memory [batch, N, M].
     """
     if w.shape[1] == 1:
-        keep = 1.0 - w.transpose(1, 2) * erase  # (B, N, 1) * (B, 1, M) -> (B, N, M)
-    else:
-        keep = torch.prod(1.0 - w.unsqueeze(-1) * erase.unsqueeze(-2), dim=1)  # (B, N, M)
-    return memory * keep + torch.matmul(w.transpose(1, 2), add)
+        wt = w.transpose(1, 2)  # (B, N, 1)
+        return memory * (1.0 - wt * erase) + wt * add  # (B, N, 1) * (B, 1, M) -> (B, N, M)
+    w = w.unsqueeze(-1)  # (B, H, N, 1)
+    keep = torch.prod(1.0 - w * erase.unsqueeze(-2), dim=1)  # (B, N, M)
+    return memory * keep + (w * add.unsqueeze(-2)).sum(1)
 
 
 def head_activations(
