@@ -393,7 +393,7 @@ def compiled_throughput(args, plan: Plan, device: torch.device, peak: dict) -> d
     def cold(measure, steps: int):
         torch.compiler.reset()
         with fresh_inductor_cache():
-            return measure(lambda model: compiled_step(model.step, steps))
+            return measure(lambda model: compiled_step(model.step, steps, device))
 
     rows = [cold(lambda of, b=b: throughput("ntm", b, args, plan, device, of), 1) for b in plan.batch_sizes]
     by_steps = {}

@@ -14,6 +14,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from ntm_cli.models.ntm import NTM
+from ntm_cli.train import compiled_step
 from tasks import TASKS, masked_bce_bits
 
 
@@ -29,7 +30,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = NTM(9, 8)  # the paper's copy model: LSTM 100, memory 128 x 20, one read and one write head
-    step = torch.compile(model.step, dynamic=False) if args.compile else None
+    step = compiled_step(model.step, 1, torch.device("cpu")) if args.compile else None
     batch = TASKS["copy"](min_len=args.length, max_len=args.length).sample(args.batch, torch.Generator().manual_seed(0))
 
     def run() -> None:
