@@ -124,3 +124,24 @@ def test_the_sync_probe_sees_the_rmsprop_steps_one_check(tmp_path, monkeypatch):
         probe = _SyncProbe(m)
         trainer.train_step()
     assert probe.reads == ["__bool__ of a torch.bool tensor"]
+
+
+@pytest.mark.parametrize(("task", "best_step"), [("copy", 2), ("ngram", 3)])
+def test_best_checkpoint_is_the_lowest_bit_errors_or_for_ngrams_the_lowest_cost(tmp_path, monkeypatch, task, best_step):
+    """Validation 2 has the fewest bit errors, validation 3 the lowest cost: copy keeps 2, n-grams keep 3."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from ntm_cli.evaluate import Metrics
+
+    sizes = {"name": "ngram", "context": 2, "length": 20} if task == "ngram" else SMALL["task"]
+    cfg = typed_train_config({**SMALL, "task": sizes})
+    trainer = Trainer(cfg, tmp_path)
+    results = iter([Metrics(140.0, 50.0), Metrics(139.0, 47.0), Metrics(134.0, 48.0)])
+    monkeypatch.setattr(trainer, "validate", lambda: next(results))
+    with SummaryWriter(str(tmp_path / "tb")) as writer:
+        for step in (1, 2, 3):
+            trainer.step = step
+            trainer.after_validation(writer)
+    assert trainer.best["step"] == best_step
+    saved = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)
+    assert saved["step"] == best_step
