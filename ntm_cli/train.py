@@ -380,9 +380,8 @@ def compiled_step(step: StepFn, steps: int, device: torch.device) -> StepFn | Ch
     """``step`` compiled for one static shape; with ``steps`` > 1, ``steps`` time steps per call.
 
     On the CPU the compiled code is called from a C++ wrapper rather than
-    inductor's Python one (``cpp_wrapper``): the wrapper compiles for 20-40 s
-    longer, and then each call costs less, which is most of a small batch's
-    time step (README, "Speed").
+    inductor's Python one (``cpp_wrapper``): the wrapper takes longer to
+    compile, and each call then costs less (README, "Speed").
     """
     options = {"cpp_wrapper": True} if device.type == "cpu" else None
     if steps == 1:
