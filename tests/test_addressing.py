@@ -24,6 +24,11 @@ def t(values, dtype=torch.float32) -> torch.Tensor:
     return torch.tensor(values, dtype=dtype)
 
 
+def rows(values) -> torch.Tensor:
+    """Memory written one row per location, [batch, N, M], as the functions take it: [batch, M, N]."""
+    return t(values).mT
+
+
 def random_distribution(*shape: int, generator: torch.Generator, dtype=torch.float32) -> torch.Tensor:
     return torch.softmax(3.0 * torch.randn(*shape, generator=generator, dtype=dtype), dim=-1)
 
@@ -40,7 +45,7 @@ def assert_distribution(w: torch.Tensor) -> None:
 def test_cosine_similarity_hand_values():
     """Cosine similarity of two keys with four memory rows, including an all-zero row (0, not NaN)."""
     # Memory rows: (1, 0), (0, 2), (3, 4), (0, 0); |rows| = 1, 2, 5, 0.
-    memory = t([[[1.0, 0.0], [0.0, 2.0], [3.0, 4.0], [0.0, 0.0]]])
+    memory = rows([[[1.0, 0.0], [0.0, 2.0], [3.0, 4.0], [0.0, 0.0]]])
     # Key (1, 0): dots 1, 0, 3, 0 -> 1/1, 0/2, 3/5, 0.
     # Key (1, 1), |k| = sqrt 2: dots 1, 2, 7, 0 -> 1/sqrt2, 2/(2 sqrt2), 7/(5 sqrt2), 0.
     keys = t([[[1.0, 0.0], [1.0, 1.0]]])
@@ -54,7 +59,7 @@ def test_cosine_similarity_hand_values():
 
 def test_cosine_similarity_is_scale_invariant_and_signed():
     """Scaling a row does not change its similarity; an opposite row gives -1."""
-    memory = t([[[2.0, 0.0], [-5.0, 0.0], [0.0, 7.0]]])
+    memory = rows([[[2.0, 0.0], [-5.0, 0.0], [0.0, 7.0]]])
     keys = t([[[3.0, 0.0]]])
     torch.testing.assert_close(A.cosine_similarity(keys, memory), t([[[1.0, -1.0, 0.0]]]), atol=1e-6, rtol=0)
 
@@ -65,7 +70,7 @@ def test_cosine_similarity_is_scale_invariant_and_signed():
 def test_content_weighting_hand_softmax():
     """w_c = softmax(beta K) for memory 1x3x2, key (1, 0) and beta 2."""
     # Rows (1, 0), (0, 1), (-1, 0): cosines with (1, 0) are 1, 0, -1; beta K = 2, 0, -2.
-    memory = t([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]])
+    memory = rows([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]])
     keys = t([[[1.0, 0.0]]])
     beta = t([[[2.0]]])
     z = math.exp(2) + math.exp(0) + math.exp(-2)
@@ -75,7 +80,7 @@ def test_content_weighting_hand_softmax():
 
 def test_content_weighting_larger_beta_is_sharper():
     """A larger beta puts more weight on the best-matching row; beta near 0 is nearly uniform."""
-    memory = t([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]])
+    memory = rows([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]])
     keys = t([[[1.0, 0.0]]])
     w_small = A.content_weighting(keys, t([[[1e-6]]]), memory)
     w_mid = A.content_weighting(keys, t([[[2.0]]]), memory)
@@ -88,7 +93,7 @@ def test_content_weighting_larger_beta_is_sharper():
 
 def test_content_weighting_uses_each_heads_own_beta():
     """Beta is per head: the same key with beta 0.5 and 2 gives the two hand softmaxes."""
-    memory = t([[[1.0, 0.0], [0.0, 1.0]]])  # cosines with (1, 0): 1, 0
+    memory = rows([[[1.0, 0.0], [0.0, 1.0]]])  # cosines with (1, 0): 1, 0
     keys = t([[[1.0, 0.0], [1.0, 0.0]]])
     beta = t([[[0.5], [2.0]]])
     # softmax(0.5, 0) = (e^.5, 1) / (e^.5 + 1); softmax(2, 0) = (e^2, 1) / (e^2 + 1).
@@ -225,7 +230,7 @@ def test_sharpen_zeros_give_no_nan_value_or_gradient():
 
 def test_address_hand_value():
     """The whole pipeline by hand: content, gate 0.5, shift +1, gamma 2."""
-    memory = t([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]])
+    memory = rows([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]])
     keys = t([[[1.0, 0.0]]])
     # cosines 1, 0, -1; beta = ln 2: exp(beta K) = 2, 1, 1/2; sum 3.5 -> w_c = (4/7, 2/7, 1/7)
     beta = t([[[math.log(2.0)]]])
@@ -243,7 +248,7 @@ def test_address_hand_value():
 
 # ---------------------------------------------------------------- read
 
-MEMORY_3x2 = t([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]])
+MEMORY_3x2 = rows([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]])
 
 
 def test_read_hand_value():
@@ -267,7 +272,7 @@ def test_write_one_head_erase_then_add():
     # erased: row0 (0, 1), row1 (1.5, 3), row2 (5, 6)
     # + w(i) a: row0 (10, 20), row1 (5, 10), row2 (0, 0)
     expected = t([[[10.0, 21.0], [6.5, 13.0], [5.0, 6.0]]])
-    torch.testing.assert_close(A.write(MEMORY_3x2, w, erase, add), expected)
+    torch.testing.assert_close(A.write(MEMORY_3x2, w, erase, add).mT, expected)
 
 
 def test_write_two_heads_erase_product_then_add_sum():
@@ -282,20 +287,20 @@ def test_write_two_heads_erase_product_then_add_sum():
     # w_1 a_1:              row0 (10, 20), row1 (5, 10),        row2 (0, 0)
     # w_2 a_2:              row0 (0, 0),   row1 (-0.5, 1),      row2 (-1, 2)
     expected = t([[[10.0, 21.0], [5.625, 12.5], [1.5, 2.0]]])
-    torch.testing.assert_close(A.write(MEMORY_3x2, w, erase, add), expected)
+    torch.testing.assert_close(A.write(MEMORY_3x2, w, erase, add).mT, expected)
     # Both heads erase before either adds, so the head order does not matter.
     swapped = A.write(MEMORY_3x2, w.flip(1), erase.flip(1), add.flip(1))
-    torch.testing.assert_close(swapped, expected)
+    torch.testing.assert_close(swapped.mT, expected)
 
 
 def test_write_then_read_round_trip():
     """Writing a with a one-hot weighting and erase 1, then reading there, returns a; other rows are kept."""
-    memory = torch.full((1, 4, 3), 0.3)
+    memory = torch.full((1, 3, 4), 0.3)  # [batch, M, N]
     w = t([[[0.0, 0.0, 1.0, 0.0]]])
     a = t([[[0.5, -0.25, 0.75]]])
     new_memory = A.write(memory, w, torch.ones(1, 1, 3), a)
     torch.testing.assert_close(A.read(new_memory, w), a)
-    torch.testing.assert_close(new_memory[:, [0, 1, 3]], torch.full((1, 3, 3), 0.3))
+    torch.testing.assert_close(new_memory[:, :, [0, 1, 3]], torch.full((1, 3, 3), 0.3))
 
 
 # ---------------------------------------------------------------- head_activations
@@ -335,7 +340,7 @@ def test_head_activations_ranges():
 def test_every_weighting_is_a_distribution(seed):
     """content_weighting, interpolate, circular_shift (S = 3, 5), sharpen and address give distributions over N."""
     g = torch.Generator().manual_seed(seed)
-    memory = torch.randn(B, N, M, generator=g)
+    memory = torch.randn(B, M, N, generator=g)
     keys = torch.randn(B, H, M, generator=g)
     beta = 10.0 * torch.rand(B, H, 1, generator=g) + 1e-3
     gate = torch.rand(B, H, 1, generator=g)
@@ -368,7 +373,7 @@ def test_address_gradcheck():
     shift = torch.softmax(torch.randn(b, h, s, generator=g, dtype=d), dim=-1)
     gamma = 1.0 + F.softplus(torch.randn(b, h, 1, generator=g, dtype=d))
     w_prev = torch.softmax(torch.randn(b, h, n, generator=g, dtype=d), dim=-1)
-    memory = torch.randn(b, n, m, generator=g, dtype=d)
+    memory = torch.randn(b, m, n, generator=g, dtype=d)
     inputs = tuple(x.requires_grad_() for x in (keys, beta, gate, shift, gamma, w_prev, memory))
     assert torch.autograd.gradcheck(A.address, inputs)
 
@@ -379,7 +384,7 @@ def test_write_gradcheck(heads):
     g = torch.Generator().manual_seed(heads)
     b, n, m = 2, 5, 3
     d = torch.float64
-    memory = torch.randn(b, n, m, generator=g, dtype=d)
+    memory = torch.randn(b, m, n, generator=g, dtype=d)
     w = torch.softmax(torch.randn(b, heads, n, generator=g, dtype=d), dim=-1)
     erase = torch.sigmoid(torch.randn(b, heads, m, generator=g, dtype=d))
     add = torch.tanh(torch.randn(b, heads, m, generator=g, dtype=d))

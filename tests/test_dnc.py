@@ -164,12 +164,12 @@ def test_write_weighting_hand_values():
 
 def test_memory_update_hand_values():
     """M = M_prev (1 - w^w e^T) + w^w v^T, done by the NTM's single-head write with the DNC's shapes."""
-    memory = t([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]])
+    memory = t([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]).mT  # one row per location, stored [batch, W, N]
     w, erase, v = t([[0.5, 0.0, 1.0]]), t([[1.0, 0.5]]), t([[10.0, -2.0]])
     # row 0: (1*(1 - 0.5), 2*(1 - 0.25)) + 0.5*(10, -2) = (0.5, 1.5) + (5, -1) = (5.5, 0.5)
     # row 1: w = 0, unchanged; row 2: (5*0, 6*0.5) + (10, -2) = (10, 1)
     out = A.write(memory, w.unsqueeze(1), erase.unsqueeze(1), v.unsqueeze(1))
-    close(out, [[[5.5, 0.5], [3.0, 4.0], [10.0, 1.0]]])
+    close(out.mT, [[[5.5, 0.5], [3.0, 4.0], [10.0, 1.0]]])
 
 
 # ---------------------------------------------------------------- temporal links
@@ -301,7 +301,7 @@ def test_output_and_state_shapes(controller):
     assert logits.shape == (4, 3, 5)
     assert isinstance(state, DNCState)
     assert state.reads.shape == (3, 2, 3)  # [batch, R, W]
-    assert state.memory.shape == (3, 6, 3)  # [batch, N, W]
+    assert state.memory.shape == (3, 3, 6)  # [batch, W, N]
     assert state.read_weights.shape == (3, 2, 6)  # [batch, R, N]
     for name in ("write_weights", "usage", "precedence"):
         assert getattr(state, name).shape == (3, 6), name
@@ -321,7 +321,7 @@ def test_initial_state_values():
     state = model.initial_state(2)
     close(state.reads, model.initial_reads.detach().expand(2, -1, -1))
     assert state.reads.requires_grad
-    assert torch.equal(state.memory, torch.full((2, 6, 3), 1e-6))
+    assert torch.equal(state.memory, torch.full((2, 3, 6), 1e-6))
     for name in ("read_weights", "write_weights", "usage", "precedence", "link"):
         assert not getattr(state, name).any(), name
     assert model.double().initial_state(1).memory.dtype == torch.float64
@@ -361,8 +361,8 @@ def test_step_allocates_writes_links_and_reads_back():
     e = torch.eye(5)
     close(s1.usage, torch.zeros(1, 5))  # u_1 is built from w^w_0 = 0
     close(s1.write_weights, e[:1], atol=1e-5)
-    close(s1.memory[0, 0], v, atol=1e-5)
-    close(s1.memory[0, 1:], torch.zeros(4, 3), atol=1e-5)  # 1e-6 everywhere else
+    close(s1.memory[0, :, 0], v, atol=1e-5)
+    close(s1.memory[0, :, 1:], torch.zeros(3, 4), atol=1e-5)  # 1e-6 everywhere else
     close(s1.read_weights, e[:1].unsqueeze(0), atol=1e-5)
     close(s1.reads, [[v]], atol=1e-5)
     close(s1.precedence, e[:1], atol=1e-5)
@@ -371,7 +371,7 @@ def test_step_allocates_writes_links_and_reads_back():
     _, s2 = model.step(x, s1)
     close(s2.usage, e[:1], atol=1e-5)  # location 0 written at step 1 and not freed
     close(s2.write_weights, e[1:2], atol=1e-5)
-    close(s2.memory[0, :2], [v, v], atol=1e-5)
+    close(s2.memory[0, :, :2].mT, [v, v], atol=1e-5)
     close(s2.link[0, 1, 0], 1.0, atol=1e-5)
     close(s2.link.sum(), 1.0, atol=1e-5)
     close(s2.precedence, e[1:2], atol=1e-5)
@@ -455,7 +455,7 @@ def test_model_gradcheck(controller):
         return torch.rand(*shape, generator=g, dtype=torch.float64)
 
     x = random_inputs(3, batch, size=3, dtype=torch.float64)
-    memory = torch.randn(batch, n, 3, generator=g, dtype=torch.float64)
+    memory = torch.randn(batch, 3, n, generator=g, dtype=torch.float64)  # [batch, W, N]
     usage = rand(batch, n)
     assert (usage.sort(-1).values.diff(dim=-1) > 1e-3).all()
     write_weights = 0.9 * torch.softmax(rand(batch, n), -1)

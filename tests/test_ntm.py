@@ -46,7 +46,7 @@ def test_output_and_state_shapes(controller):
     assert isinstance(state, NTMState)
     assert state.reads.shape == (3, 2, 3)  # [batch, R, M]
     assert state.weights.shape == (3, 4, 6)  # [batch, R + W, N]
-    assert state.memory.shape == (3, 6, 3)  # [batch, N, M]
+    assert state.memory.shape == (3, 3, 6)  # [batch, M, N]
     if controller == "lstm":
         assert [s.shape for s in state.controller] == [(3, 8), (3, 8)]  # (h, c)
     else:
@@ -76,15 +76,15 @@ def test_initial_state_weights_focused_on_location_zero():
     expected = math.exp(10) / (math.exp(10) + 15)
     torch.testing.assert_close(state.weights[..., 0], torch.full((3, 4), expected))
     assert state.reads.shape == (3, 2, 3)
-    assert state.memory.shape == (3, 16, 3)
+    assert state.memory.shape == (3, 3, 16)
 
 
 def test_memory_init_constant():
     """memory_init 'constant' fills every cell with memory_init_value and is not a parameter."""
     model = small_ntm(memory_init="constant", memory_init_value=0.25)
     memory = model.initial_state(2).memory
-    assert memory.shape == (2, 6, 3)
-    assert torch.equal(memory, torch.full((2, 6, 3), 0.25))
+    assert memory.shape == (2, 3, 6)
+    assert torch.equal(memory, torch.full((2, 3, 6), 0.25))
     assert "initial_memory" not in dict(model.named_parameters())
 
 
@@ -94,7 +94,7 @@ def test_memory_init_random_is_seeded():
     a = model.initial_state(2, generator=torch.Generator().manual_seed(0)).memory
     b = model.initial_state(2, generator=torch.Generator().manual_seed(0)).memory
     c = model.initial_state(2, generator=torch.Generator().manual_seed(1)).memory
-    assert a.shape == (2, 6, 3)
+    assert a.shape == (2, 3, 6)
     assert torch.equal(a, b)
     assert not torch.allclose(a, c)
     assert a.std() > 0.1  # really random, at scale memory_init_value
@@ -109,7 +109,8 @@ def test_memory_init_learned_is_a_parameter():
     assert params["initial_memory"].shape == (6, 3)
     memory = model.initial_state(2).memory
     assert memory.requires_grad
-    torch.testing.assert_close(memory, params["initial_memory"].detach().expand(2, -1, -1))
+    # initial_memory has one row per location; the state holds [batch, M, N].
+    torch.testing.assert_close(memory, params["initial_memory"].detach().t().expand(2, -1, -1))
 
 
 def test_invalid_memory_init_raises():
@@ -205,9 +206,9 @@ def test_step_writes_then_reads_the_written_vector():
     expected_w = torch.zeros(1, 2, N_LOC)
     expected_w[..., 3] = 1.0
     torch.testing.assert_close(new_state.weights, expected_w, atol=1e-6, rtol=0)
-    expected_memory = torch.full((1, N_LOC, M_WIDTH), INIT)
+    expected_memory = torch.full((1, N_LOC, M_WIDTH), INIT)  # one row per location
     expected_memory[0, 3] = torch.tensor(a)
-    torch.testing.assert_close(new_state.memory, expected_memory, atol=1e-6, rtol=0)
+    torch.testing.assert_close(new_state.memory.mT, expected_memory, atol=1e-6, rtol=0)
     # The read sees M_t, after this step's write, not M_{t-1}.
     torch.testing.assert_close(new_state.reads, torch.tensor([[a]]), atol=1e-6, rtol=0)
 
@@ -218,10 +219,10 @@ def test_read_heads_come_first_in_the_weights():
     # read head at 1; write head 1 at 4, write head 2 at 0; no shift.
     model = scripted_ntm(starts=[1, 4, 0], shift=0, adds=[a1, a2], read_heads=1)
     _, new_state = model.step(torch.randn(1, 2), model.initial_state(1))
-    expected_memory = torch.full((1, N_LOC, M_WIDTH), INIT)
+    expected_memory = torch.full((1, N_LOC, M_WIDTH), INIT)  # one row per location
     expected_memory[0, 4] = torch.tensor(a1)
     expected_memory[0, 0] = torch.tensor(a2)
-    torch.testing.assert_close(new_state.memory, expected_memory, atol=1e-6, rtol=0)
+    torch.testing.assert_close(new_state.memory.mT, expected_memory, atol=1e-6, rtol=0)
     torch.testing.assert_close(new_state.reads, torch.full((1, 1, M_WIDTH), INIT), atol=1e-6, rtol=0)
 
 
@@ -277,7 +278,7 @@ def test_resized_model_loads_and_runs_longer_sequences():
     big = small_ntm(memory_n=20)
     big.load_state_dict(resize_memory(small.state_dict(), 20))
     logits, state = big(torch.zeros(30, 2, 4))
-    assert logits.shape == (30, 2, 5) and state.memory.shape == (2, 20, 3)
+    assert logits.shape == (30, 2, 5) and state.memory.shape == (2, 3, 20)
     torch.testing.assert_close(state.weights.sum(-1), torch.ones(2, 4))
 
 
@@ -286,3 +287,13 @@ def test_a_learned_memory_cannot_be_resized():
 
     with pytest.raises(ValueError, match="memory_init=learned"):
         resize_memory(small_ntm(memory_init="learned").state_dict(), 12)
+
+
+@pytest.mark.parametrize("memory_init", ["constant", "learned", "random"])
+def test_memory_is_contiguous_along_the_locations(memory_init):
+    """The state's memory [batch, M, N] has stride 1 along N from the first step on (every memory loop runs along N)."""
+    model = small_ntm(memory_init=memory_init, memory_init_value=0.5)
+    state = model.initial_state(2, generator=torch.Generator().manual_seed(0))
+    assert state.memory.stride(-1) == 1 and state.memory.stride(-2) == model.memory_n
+    _, state = model.step(torch.zeros(2, 4), state)
+    assert state.memory.is_contiguous()

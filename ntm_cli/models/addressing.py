@@ -2,7 +2,15 @@
 
 One function per equation. Every function is batched over the batch and over
 the heads: a weighting has shape ``[batch, heads, N]`` and memory has shape
-``[batch, N, M]`` (N locations of width M). No function keeps state.
+``[batch, M, N]``: N locations of width M, stored one word component after
+another, so that location i's word is ``memory[:, :, i]``. The paper writes
+M(i) for that word; the equations below do too.
+
+Why M before N: every loop over memory then runs along the N locations
+(128 in the paper), which the CPU's vector units take 16 at a time, and not
+along a word of M = 20, which leaves a masked tail of 4 and needs one
+horizontal sum per location. The compiled training step at batch 128 took
+8-11% less time this way in two A/B runs (README, "Speed").
 
 The sums over locations and over the word are written as broadcast products
 and ``sum``, not as batched matrix products: the matrices are tiny (one row
@@ -25,11 +33,11 @@ _SHARPEN_EPSILON = 1e-16
 def cosine_similarity(keys: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
     """K(k, M(i)) = k . M(i) / (|k| |M(i)|), eq. (6).
 
-    keys: [batch, heads, M]; memory: [batch, N, M] -> [batch, heads, N].
+    keys: [batch, heads, M]; memory: [batch, M, N] -> [batch, heads, N].
     """
-    dot = (keys.unsqueeze(2) * memory.unsqueeze(1)).sum(-1)  # (B, H, N, M) -> (B, H, N)
+    dot = (keys.unsqueeze(-1) * memory.unsqueeze(1)).sum(2)  # (B, H, M, N) -> (B, H, N)
     key_norm = keys.norm(dim=-1, keepdim=True)  # (B, H, 1)
-    memory_norm = memory.norm(dim=-1).unsqueeze(1)  # (B, 1, N)
+    memory_norm = memory.norm(dim=1).unsqueeze(1)  # (B, 1, N)
     return dot / (key_norm * memory_norm + _COSINE_EPSILON)
 
 
@@ -37,7 +45,7 @@ def content_weighting(keys: torch.Tensor, beta: torch.Tensor, memory: torch.Tens
     """w_c(i) = softmax_i(beta K(k, M(i))), eq. (5).
 
     keys: [batch, heads, M]; beta: [batch, heads, 1], beta > 0;
-    memory: [batch, N, M] -> [batch, heads, N].
+    memory: [batch, M, N] -> [batch, heads, N].
     """
     return torch.softmax(beta * cosine_similarity(keys, memory), dim=-1)
 
@@ -57,13 +65,18 @@ def circular_shift(w: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     S = 2 r + 1 <= N integer shifts -r..r (entry k is the shift k - r). A one-hot
     shift at +1 moves every weight one location forward, like ``torch.roll``.
     Returns [batch, heads, N].
+
+    Computed on a wrapped copy [w(N-r) .. w(N-1), w(0) .. w(N-1), w(0) .. w(r-1)],
+    where w(i - d) for every i is one contiguous slice: compiled, a slice is a
+    plain vector load, where ``torch.roll``'s index arithmetic is a gather.
     """
     radius = (shift.shape[-1] - 1) // 2
-    # Shift d = k - r moves w by d: roll(w, d)(i) = w(i - d), weighted by s(d).
-    out = shift[..., radius : radius + 1] * w
-    for k in range(shift.shape[-1]):
-        if k != radius:
-            out = out + shift[..., k : k + 1] * torch.roll(w, k - radius, dims=-1)
+    n = w.shape[-1]
+    wrapped = torch.cat([w[..., n - radius :], w, w[..., :radius]], dim=-1)  # (B, H, N + 2 r)
+    # Shift d = k - r takes w(i - d) = wrapped(i - d + r) = wrapped(i + 2 r - k), weighted by s(d).
+    out = shift[..., :1] * wrapped[..., 2 * radius : 2 * radius + n]
+    for k in range(1, shift.shape[-1]):
+        out = out + shift[..., k : k + 1] * wrapped[..., 2 * radius - k : 2 * radius - k + n]
     return out
 
 
@@ -88,7 +101,7 @@ def address(
     """The whole addressing pipeline of Figure 2, for all heads at once.
 
     keys: [batch, heads, M]; beta, gate, gamma: [batch, heads, 1];
-    shift: [batch, heads, S]; w_prev: [batch, heads, N]; memory: [batch, N, M].
+    shift: [batch, heads, S]; w_prev: [batch, heads, N]; memory: [batch, M, N].
     Returns the new weightings [batch, heads, N].
     """
     w = content_weighting(keys, beta, memory)
@@ -100,24 +113,24 @@ def address(
 def read(memory: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """r = sum_i w(i) M(i), eq. (2).
 
-    memory: [batch, N, M]; w: [batch, heads, N] -> [batch, heads, M].
+    memory: [batch, M, N]; w: [batch, heads, N] -> [batch, heads, M].
     """
-    return (w.unsqueeze(-1) * memory.unsqueeze(1)).sum(2)  # (B, H, N, M) -> (B, H, M)
+    return (w.unsqueeze(2) * memory.unsqueeze(1)).sum(-1)  # (B, H, M, N) -> (B, H, M)
 
 
 def write(memory: torch.Tensor, w: torch.Tensor, erase: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
     """Erase then add, eqs. (3) and (4), for every write head at once.
 
     M~(i) = M(i) prod_h [1 - w_h(i) e_h];  M(i) = M~(i) + sum_h w_h(i) a_h.
-    memory: [batch, N, M]; w: [batch, heads, N]; erase (in [0, 1]) and add:
-    [batch, heads, M]. Returns the new memory [batch, N, M].
+    memory: [batch, M, N]; w: [batch, heads, N]; erase (in [0, 1]) and add:
+    [batch, heads, M]. Returns the new memory [batch, M, N].
     """
     if w.shape[1] == 1:
-        wt = w.transpose(1, 2)  # (B, N, 1)
-        return memory * (1.0 - wt * erase) + wt * add  # (B, N, 1) * (B, 1, M) -> (B, N, M)
-    w = w.unsqueeze(-1)  # (B, H, N, 1)
-    keep = torch.prod(1.0 - w * erase.unsqueeze(-2), dim=1)  # (B, N, M)
-    return memory * keep + (w * add.unsqueeze(-2)).sum(1)
+        e, a = erase.transpose(1, 2), add.transpose(1, 2)  # (B, M, 1)
+        return memory * (1.0 - e * w) + a * w  # (B, M, 1) * (B, 1, N) -> (B, M, N)
+    w = w.unsqueeze(2)  # (B, H, 1, N)
+    keep = torch.prod(1.0 - erase.unsqueeze(-1) * w, dim=1)  # (B, H, M, N) -> (B, M, N)
+    return memory * keep + (add.unsqueeze(-1) * w).sum(1)
 
 
 def head_activations(

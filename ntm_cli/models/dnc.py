@@ -42,7 +42,8 @@ class DNCState(NamedTuple):
     """Everything the DNC carries from one step to the next.
 
     controller: the controller's state tuple; reads: [batch, R, W];
-    memory: [batch, N, W]; read_weights: [batch, R, N]; write_weights,
+    memory: [batch, W, N] (location i's word is ``memory[:, :, i]``, as in the
+    NTM; see ``addressing``); read_weights: [batch, R, N]; write_weights,
     usage, precedence: [batch, N]; link: [batch, N, N].
     """
 
@@ -225,7 +226,7 @@ class DNC(nn.Module):
         return DNCState(
             controller=self.controller.initial_state(batch_size),
             reads=self.initial_reads.expand(batch_size, -1, -1),
-            memory=self.initial_reads.new_full((batch_size, n, w), _MEMORY_INIT_VALUE),
+            memory=self.initial_reads.new_full((batch_size, w, n), _MEMORY_INIT_VALUE),
             read_weights=zeros(batch_size, r, n),
             write_weights=zeros(batch_size, n),
             usage=zeros(batch_size, n),

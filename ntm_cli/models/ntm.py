@@ -34,7 +34,8 @@ class NTMState(NamedTuple):
     """Everything the NTM carries from one step to the next.
 
     controller: the controller's state tuple; reads: [batch, R, M];
-    weights: [batch, R + W, N] (read heads first); memory: [batch, N, M].
+    weights: [batch, R + W, N] (read heads first); memory: [batch, M, N]
+    (location i's word is ``memory[:, :, i]``; see ``addressing``).
     """
 
     controller: ControllerState
@@ -98,13 +99,15 @@ class NTM(nn.Module):
 
     def initial_state(self, batch_size: int, generator: torch.Generator | None = None) -> NTMState:
         """The state every episode starts from; ``generator`` draws a random memory."""
+        # initial_memory is [N, M], one row per location, as checkpoints store it; the state
+        # holds [batch, M, N], contiguous along N, so that every later step's memory is too.
         if self.memory_init == "random":
             noise = torch.randn(
                 batch_size, self.memory_n, self.memory_m, generator=generator, device=self.initial_memory.device
             )
-            memory = self.memory_init_value * noise
+            memory = (self.memory_init_value * noise).transpose(1, 2).contiguous()
         else:
-            memory = self.initial_memory.expand(batch_size, -1, -1)
+            memory = self.initial_memory.t().contiguous().expand(batch_size, -1, -1)
         weights = torch.softmax(self.initial_weight_logits, dim=-1)
         return NTMState(
             controller=self.controller.initial_state(batch_size),
