@@ -421,7 +421,9 @@ def test_task_configs_carry_training_defaults_that_overrides_and_presets_beat(tm
     assert copy.train.batch_size == 16 and not copy.train.compile and copy.optimizer.lr == 1e-2
     assert repeat.train.curriculum.enabled and repeat.train.compile and repeat.optimizer.lr == 5e-3
     assert repeat.train.max_seconds == 1800 and not copy.train.curriculum.enabled
-    assert repeat.train.compile_steps == 1 and job("task=priority_sort").train.compile_steps == 4
+    priority = job("task=priority_sort")
+    assert repeat.train.compile_steps == 1 and priority.train.compile_steps == 4
+    assert priority.train.max_seconds == 5400  # the one task with a 90-minute budget
     assert job("task=repeat_copy", "train.batch_size=4").train.batch_size == 4
     preset = job("experiment=graves2014/repeat_copy")
     assert preset.train.batch_size == 1 and preset.optimizer.lr == 1e-4 and preset.train.max_seconds is None
