@@ -145,10 +145,10 @@ class TrainLoopConfig:
     # Periodic checkpoints (step_XXXXXXX.pt) kept besides last.pt and best.pt.
     keep_checkpoints: int = 3
     # Compile the model's time step with torch.compile (needs a C++ compiler on the CPU):
-    # 1.5-2.7x the training throughput on copy here after 20-30 s of compilation; worth it for runs of minutes.
+    # 1.9-2.2x the training throughput on copy here after 15-25 s of compilation; worth it for runs of minutes.
     compile: bool = False
     # Time steps per call of the compiled step: more pay each call's overhead less often and compile longer
-    # (4: 2.4x faster at batch 1, 10% at batch 128, for a 50-60 s compile, README); sequences are padded to a multiple.
+    # (4: 0.27 vs 0.42 ms per time step at batch 1, 1% at batch 128, 40-55 s to compile, README); pads to a multiple.
     compile_steps: int = 1
     # Stop once this many steps in a row had a non-finite loss or gradient (each is skipped).
     max_bad_steps: int = 50
