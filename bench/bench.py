@@ -39,12 +39,11 @@ import torch
 from flops import dnc_flops, ntm_flops
 from omegaconf import OmegaConf
 
-from ntm_cli.config import OptimizerConfig
-from ntm_cli.factory import build_optimizer
 from ntm_cli.models.dnc import DNC
 from ntm_cli.models.ntm import NTM
-from ntm_cli.train import compiled_step
-from tasks import TASKS, masked_bce_bits
+from ntm_cli.optim import OptimizerConfig, build_optimizer
+from ntm_cli.step import compiled_step
+from ntm_cli.tasks import TASKS, masked_bce_bits
 
 INPUT_SIZE, OUTPUT_SIZE = 9, 8  # copy: 8 bits and a delimiter channel
 NTM_COPY = dict(

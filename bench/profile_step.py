@@ -14,8 +14,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from ntm_cli.models.ntm import NTM
-from ntm_cli.train import compiled_step
-from tasks import TASKS, masked_bce_bits
+from ntm_cli.step import compiled_step
+from ntm_cli.tasks import TASKS, masked_bce_bits
 
 
 def main() -> None:

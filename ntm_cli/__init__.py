@@ -1,3 +1,37 @@
-"""ntm: an experiment runner for Neural Turing Machines and related models."""
+"""ntm: an experiment runner for Neural Turing Machines and related models.
 
-__version__ = "0.1.0"
+In a notebook or a script, a run is a plain function call::
+
+    from ntm_cli import compose, evaluate, train
+
+    result = train(compose("train", ["experiment=debug", "task=copy"]), run_dir="runs/try")
+    result.metrics["validation"]            # what metrics.json holds
+    evaluate(compose("eval", [f"checkpoint={result.run_dir}"]))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.2.0"
+
+# Imported on first use: `import ntm_cli` stays cheap, and nothing runs at import.
+_EXPORTS = {
+    "compose": "ntm_cli.config",
+    "train": "ntm_cli.training",
+    "prepare": "ntm_cli.training",
+    "evaluate": "ntm_cli.evaluation",
+    "RunResult": "ntm_cli.training",
+    "EvalResult": "ntm_cli.evaluation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ntm_cli' has no attribute {name!r}")
+
+
+__all__ = [*_EXPORTS, "__version__"]

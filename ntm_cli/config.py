@@ -1,195 +1,199 @@
-"""Typed config schemas for ``ntm train`` and ``ntm eval``, and their validation.
+"""The typed configs of ``ntm train`` and ``ntm eval``: schemas, their registration, composition and validation.
 
-The dataclasses are registered in Hydra's ConfigStore by ``register_configs``
-(called by the CLI, never at import); each YAML file under ``conf/`` names its
-schema in its defaults list, so Hydra type-checks every value it composes.
-Range and cross-field checks live in ``validate_train``/``validate_eval`` and
-run once, at the start of a command.
+Every default lives in one place: the run-level schemas below, and the
+model, task, controller, optimizer and device schemas beside their code.
+``register_configs`` puts them in Hydra's ConfigStore (the ``conf/`` YAML files
+only choose options and state what a task or preset changes), ``typed_train``
+turns composed data into these dataclasses, and ``validate_train`` checks
+every range at once, before anything runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import dataclass, field, make_dataclass
-from functools import cache
-from typing import Any, get_type_hints
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException
 from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from ntm_cli.models.ntm import MEMORY_INITS
-from tasks import TASKS
-from tasks.base import MemoryDemand
-
-TASK_NAMES = tuple(TASKS)
-CONTROLLER_NAMES = ("lstm", "feedforward")
-OPTIMIZER_NAMES = ("adam", "rmsprop")
-DEVICE_NAMES = ("auto", "cpu", "cuda")
-
-
-class ConfigError(ValueError):
-    """A user's config is invalid; the message says what is wrong and how to fix it."""
-
-
-@cache
-def task_schema(name: str) -> type:
-    """The config schema of task ``name``: ``name`` plus the generator dataclass's fields."""
-    cls = TASKS[name]
-    hints = get_type_hints(cls)
-    columns = [("name", str, field(default=name))]
-    columns += [(f.name, hints[f.name], field(default=f.default)) for f in dataclasses.fields(cls)]
-    return make_dataclass(f"{cls.__name__}Config", columns)
-
-
-@dataclass
-class NTMConfig:
-    name: str = "ntm"
-    memory_n: int = 128
-    memory_m: int = 20
-    read_heads: int = 1
-    write_heads: int = 1
-    shift_range: int = 1
-    memory_init: str = "constant"
-    memory_init_value: float = 1e-6
-
-
-@dataclass
-class DNCConfig:
-    name: str = "dnc"
-    memory_n: int = 128
-    memory_m: int = 20
-    read_heads: int = 1
-
-
-@dataclass
-class LSTMConfig:
-    """The LSTM baseline: a stack of ``layers`` LSTMs of ``hidden_size`` units (no controller, no memory)."""
-
-    name: str = "lstm"
-    hidden_size: int = 256
-    layers: int = 3
-
-
-MODEL_SCHEMAS: dict[str, type] = {"ntm": NTMConfig, "dnc": DNCConfig, "lstm": LSTMConfig}
-MODEL_NAMES = tuple(MODEL_SCHEMAS)
-
-
-@dataclass
-class ControllerConfig:
-    name: str = "lstm"
-    hidden_size: int = 100
-    layers: int = 1
-
-
-@dataclass
-class PlateauConfig:
-    """Lower the learning rate when the validation cost stops improving (torch's ReduceLROnPlateau)."""
-
-    # Multiply the lr by this once the cost has not improved for more than ``patience``
-    # validations in a row; null keeps the lr constant.
-    factor: float | None = None
-    patience: int = 1
-    # An improvement counts when the cost falls below best * (1 - threshold).
-    threshold: float = 1e-3
-    min_lr: float = 0.0
-
-
-@dataclass
-class OptimizerConfig:
-    name: str = "adam"
-    lr: float = 1e-2
-    # RMSProp's momentum and smoothing constant (torch's ``alpha``).
-    momentum: float = 0.0
-    alpha: float = 0.99
-    eps: float = 1e-8
-    # Adam's beta1 and beta2.
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    plateau: PlateauConfig = field(default_factory=PlateauConfig)
-
-
-@dataclass
-class DeviceConfig:
-    name: str = "auto"
-    # CPU threads for torch; null leaves torch's default.
-    threads: int | None = None
+from ntm_cli import metrics, plugins
+from ntm_cli.checks import positive
+from ntm_cli.device import DEVICES, DeviceConfig
+from ntm_cli.errors import ConfigError
+from ntm_cli.models import MODELS, model_spec
+from ntm_cli.models.controllers import CONTROLLERS, ControllerConfig
+from ntm_cli.optim import OPTIMIZERS, OptimizerConfig
+from ntm_cli.tasks import TASKS, build_task, task_schema
 
 
 @dataclass
 class CurriculumConfig:
-    """See ntm_cli/curriculum.py: grow the task's ranges from their small end as training learns them."""
+    """Grow the task's ranges from their small end as training learns them (ntm_cli/curriculum.py).
+
+    Attributes:
+        enabled: train on the small end of the task's size ranges first
+        start: level at the start (0: every range at its minimum; 1: the task as configured)
+        step: added to the level each time the training bit errors reach the threshold
+        threshold: mean training bit errors per sequence over one logging interval
+    """
 
     enabled: bool = False
-    # Level at the start (0: every range at its minimum; 1: the task as configured).
     start: float = 0.0
-    # Added to the level each time the training bit errors reach the threshold.
     step: float = 0.1
-    # Mean training bit errors per sequence over one logging interval.
     threshold: float = 0.1
+
+    def problems(self) -> list[str]:
+        out = []
+        if not 0 <= self.start <= 1:
+            out.append(f"train.curriculum.start={self.start} must be between 0 and 1")
+        if not 0 < self.step <= 1:
+            out.append(f"train.curriculum.step={self.step} must be greater than 0 and at most 1")
+        if self.threshold < 0:
+            out.append(f"train.curriculum.threshold={self.threshold} must be 0 or more")
+        return out
 
 
 @dataclass
-class TrainLoopConfig:
+class LoopConfig:
+    """The training loop.
+
+    Attributes:
+        steps: optimizer steps to train in all
+        batch_size: sequences per step
+        checkpoint_every: steps between periodic checkpoints
+        eval_every: steps between validations
+        log_every: steps between training logs (TensorBoard, progress bar)
+        target_bit_errors: stop once validation bit errors per sequence are at or below this; null never stops early
+        val_sequences: sequences of the fixed validation set
+        clip_grad_norm: clip the gradient's global norm to this; null: no norm clipping
+        clip_grad_value: clip each gradient element to +-this (the paper: 10); null: no elementwise clipping
+        max_seconds: stop, after a last validation, once training has run this many seconds; null: no limit
+        keep_checkpoints: periodic checkpoints (step_NNNNNNN.pt) kept besides last.pt and best.pt
+        compile: compile the model's time step with torch.compile (needs a C++ compiler on the CPU)
+        compile_steps: time steps per call of the compiled step; sequences are padded to a multiple of it
+        max_bad_steps: stop once this many steps in a row had a non-finite loss or gradient (each is skipped)
+        curriculum: an adaptive curriculum over the task's size ranges
+    """
+
     steps: int = 10_000
     batch_size: int = 16
     checkpoint_every: int = 500
     eval_every: int = 100
     log_every: int = 20
-    # Stop once validation bit errors per sequence are at or below this; null never stops early.
     target_bit_errors: float | None = 0.01
     val_sequences: int = 1000
     clip_grad_norm: float | None = 10.0
     clip_grad_value: float | None = None
-    # Stop (after a last validation) once training has run this many seconds; null: no limit.
     max_seconds: float | None = None
-    # Periodic checkpoints (step_XXXXXXX.pt) kept besides last.pt and best.pt.
     keep_checkpoints: int = 3
-    # Compile the model's time step with torch.compile (needs a C++ compiler on the CPU):
-    # 1.9-2.2x the training throughput on copy here after 15-25 s of compilation; worth it for runs of minutes.
     compile: bool = False
-    # Time steps per call of the compiled step: more pay each call's overhead less often and compile longer
-    # (4: 0.27 vs 0.42 ms per time step at batch 1, 1% at batch 128, 40-55 s to compile, README); pads to a multiple.
     compile_steps: int = 1
-    # Stop once this many steps in a row had a non-finite loss or gradient (each is skipped).
     max_bad_steps: int = 50
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
 
+    def problems(self) -> list[str]:
+        out = positive(self, "train", [f.name for f in dataclasses.fields(self) if f.name != "keep_checkpoints"])
+        if self.target_bit_errors is not None and self.target_bit_errors < 0:
+            out.append(f"train.target_bit_errors={self.target_bit_errors} must be 0 or more (or null)")
+        if self.keep_checkpoints < 0:
+            out.append(f"train.keep_checkpoints={self.keep_checkpoints} must be 0 or more")
+        return out + self.curriculum.problems()
+
 
 @dataclass
-class EvalConfig:
-    # The sizes to evaluate (copy: lengths; repeat_copy: lengths, with eval.repeats;
-    # associative_recall: numbers of items); null means the task's generalisation protocol.
+class EvalSettings:
+    """What ``ntm eval`` (and a run's default protocol) evaluates.
+
+    Attributes:
+        lengths: the sizes to evaluate (copy: lengths; repeat_copy: lengths, with eval.repeats;
+            associative_recall: numbers of items; priority_sort: numbers of inputs), as a list such as
+            [10,20]; null: the task's generalisation protocol
+        repeats: repeat_copy's numbers of repeats, as a list; null: the protocol's
+        num_sequences: sequences per row
+        batch_size: sequences per batch
+        memory_n: evaluate a memory model with this many locations instead of its own; null: its own
+    """
+
     lengths: list[int] | None = None
     repeats: list[int] | None = None
     num_sequences: int = 1000
     batch_size: int = 500
-    # Evaluate with this many memory locations instead of the trained model's (NTM, non-learned memory).
     memory_n: int | None = None
+
+    def problems(self) -> list[str]:
+        out = positive(self, "eval", ("num_sequences", "batch_size", "memory_n"))
+        if self.lengths is not None and len(self.lengths) == 0:
+            out.append("eval.lengths=[] is empty; give sizes such as eval.lengths=[10,20], or null for the protocol")
+        for key in ("lengths", "repeats"):
+            out += [
+                f"eval.{key} has {n}; every value must be greater than 0" for n in getattr(self, key) or [] if n <= 0
+            ]
+        return out
 
 
 @dataclass
-class TrainCommandConfig:
+class TrainConfig:
+    """``ntm train``: one run.
+
+    Attributes:
+        seed: every random draw of the run (initial weights, data) follows from it
+        objective: what a sweep optimises, from metrics.json (lower is better): validation.NAME or best.NAME
+            for a metric NAME, or steps, sequences, wall_seconds, solved_at_seconds, solved_at_sequences
+        task: the task (task=NAME) and its sizes
+        model: the model (model=NAME) and its sizes
+        controller: the memory models' controller
+        optimizer: the optimizer and its schedule
+        device: where the run computes
+        train: the training loop
+        eval: what a run's evaluation covers
+    """
+
     seed: int = 0
-    # A run directory or checkpoint to continue from (ntm train resume=PATH); see ntm_cli/train.py.
-    resume: str | None = None
-    # One of task_schema(NAME); typed by ``typed_train_config`` once the name is known.
+    objective: str = "validation.cost_bits_per_sequence"
     task: Any = MISSING
-    # One of MODEL_SCHEMAS; typed by ``typed_train_config`` once the name is known.
     model: Any = MISSING
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     device: DeviceConfig = field(default_factory=DeviceConfig)
-    train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    train: LoopConfig = field(default_factory=LoopConfig)
+    eval: EvalSettings = field(default_factory=EvalSettings)
 
 
 @dataclass
-class EvalCommandConfig:
+class EvalConfig:
+    """``ntm eval``: a checkpoint on fresh sequences.
+
+    Attributes:
+        checkpoint: a checkpoint file written by ntm train, or a run directory (its checkpoints/best.pt)
+        seed: the evaluation sequences follow from it
+        device: where the evaluation computes
+        eval: what to evaluate
+    """
+
     checkpoint: str = MISSING
     seed: int = 0
     device: DeviceConfig = field(default_factory=DeviceConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    eval: EvalSettings = field(default_factory=EvalSettings)
 
+
+def config_dir() -> Path:
+    """The ``conf/`` folder: inside the package in a wheel, beside it in a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"ntm's configs are missing: no conf/train.yaml in {here} or {here.parent}")
+
+
+# -- registration ---------------------------------------------------------------------------------------------------
 
 # Longest sweep job folder named by its overrides; longer names are shortened.
 _MAX_DIRNAME = 120
@@ -206,107 +210,216 @@ def job_dirname(overrides: str, job_number: int) -> str:
     return f"job{job_number}-{hashlib.sha1(overrides.encode()).hexdigest()[:10]}"
 
 
-def register_configs() -> None:
-    """Puts the schemas in Hydra's ConfigStore, and the ``job_dirname`` resolver in OmegaConf."""
+def eval_dir(checkpoint: str) -> str:
+    """Where ``ntm eval`` writes by default: RUN/eval for a checkpoint of run RUN, else outputs/eval."""
+    path = Path(checkpoint)
+    run = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
+    return str(run / "eval") if run is not None else "outputs/eval"
+
+
+def _override_value(overrides: Sequence[str], key: str) -> str | None:
+    values = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key and "=" in o]
+    return values[-1] if values else None
+
+
+def register_configs(overrides: Sequence[str] = ()) -> None:
+    """Puts every schema and built-in option in Hydra's ConfigStore, and ntm's resolvers in OmegaConf.
+
+    A YAML file of the same option under ``conf/`` takes its place (it adds
+    what the option changes beyond its schema). ``task._target_=...`` and
+    ``model._target_=...`` in ``overrides`` register a user's class as
+    ``task=custom`` and ``model=custom``.
+    """
     OmegaConf.register_new_resolver("job_dirname", job_dirname, replace=True)
+    OmegaConf.register_new_resolver("eval_dir", eval_dir, replace=True)
     cs = ConfigStore.instance()
-    for name in TASKS:
-        cs.store(group="schema/task", name=name, node=task_schema(name))
-    for name, node in MODEL_SCHEMAS.items():
-        cs.store(group="schema/model", name=name, node=node)
-    for name, node in (
-        ("train", TrainCommandConfig),
-        ("eval", EvalCommandConfig),
-        ("controller", ControllerConfig),
-        ("optimizer", OptimizerConfig),
-        ("device", DeviceConfig),
-    ):
-        cs.store(group="schema", name=name, node=node)
+    cs.store(group="schema", name="train", node=TrainConfig)
+    cs.store(group="schema", name="eval", node=EvalConfig)
+    conf = config_dir()
+    task_target = _override_value(overrides, "task._target_")
+    for name in [*TASKS, "custom"]:
+        if name == "custom" and not task_target:
+            node: Any = {"name": "custom", "_target_": MISSING}
+        else:
+            node = task_schema(name, task_target if name == "custom" else None)
+        cs.store(group="schema/task", name=name, node=node)
+        if not (conf / "task" / f"{name}.yaml").exists():
+            cs.store(group="task", name=name, node=node, package="task")
+    model_target = _override_value(overrides, "model._target_")
+    for name in [*MODELS, "custom"]:
+        if name == "custom" and not model_target:
+            node = {"name": "custom", "_target_": MISSING}
+        else:
+            node = model_spec(name, model_target if name == "custom" else None).config
+        cs.store(group="model", name=name, node=node, package="model")
+    for name in CONTROLLERS:
+        cs.store(group="controller", name=name, node=ControllerConfig(name=name), package="controller")
+    for name, (defaults, _) in OPTIMIZERS.items():
+        cs.store(group="optimizer", name=name, node=defaults, package="optimizer")
+    for name in DEVICES:
+        cs.store(group="device", name=name, node=DeviceConfig(name=name), package="device")
 
 
-def _check_choice(problems: list[str], key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        problems.append(f"{key}={value} is not known; use one of: {', '.join(choices)}")
+def compose(command: str = "train", overrides: Sequence[str] = ()) -> DictConfig:
+    """The config ``ntm COMMAND OVERRIDES`` would run, composed without running it (for notebooks and tests)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    overrides = normalize_overrides(overrides)
+    register_configs(overrides)
+    with initialize_config_dir(str(config_dir()), version_base=None, job_name=command):
+        try:
+            return hydra_compose(command, overrides=list(overrides))
+        except (HydraException, OmegaConfBaseException) as ex:
+            raise ConfigError(one_line(ex, command)) from None
 
 
-def _check_positive(problems: list[str], cfg: Any, prefix: str, keys: tuple[str, ...]) -> None:
-    for key in keys:
-        value = getattr(cfg, key)
-        if value is not None and value <= 0:
-            problems.append(f"{prefix}.{key}={value} must be greater than 0")
+def normalize_overrides(overrides: Sequence[str]) -> list[str]:
+    """Overrides with whole numbers written as floats (``train.steps=1e3``) turned into integers.
+
+    A float field takes an integer as it is, so only integer fields see a difference.
+    """
+    out = []
+    for o in overrides:
+        key, eq, value = o.partition("=")
+        if eq and not key.startswith(("hydra", "~")):
+            try:
+                number = float(value)
+            except ValueError:
+                number = math.nan
+            if math.isfinite(number) and number.is_integer() and not value.lstrip("+-").isdigit():
+                value = str(int(number))
+        out.append(f"{key}{eq}{value}")
+    return out
 
 
-def _eval_problems(cfg: EvalConfig) -> list[str]:
-    problems: list[str] = []
-    _check_positive(problems, cfg, "eval", ("num_sequences", "batch_size"))
-    if cfg.lengths is not None:
-        if len(cfg.lengths) == 0:
-            problems.append("eval.lengths=[] is empty; give at least one length, or null for the task's protocol")
-        problems += [f"eval.lengths has {n}; every length must be greater than 0" for n in cfg.lengths if n <= 0]
-    if cfg.repeats is not None:
-        problems += [f"eval.repeats has {n}; every count must be greater than 0" for n in cfg.repeats if n <= 0]
-    _check_positive(problems, cfg, "eval", ("memory_n",))
-    return problems
+# -- typed configs --------------------------------------------------------------------------------------------------
 
 
-def _device_problems(cfg: DeviceConfig) -> list[str]:
-    problems: list[str] = []
-    _check_choice(problems, "device", cfg.name, DEVICE_NAMES)
-    _check_positive(problems, cfg, "device", ("threads",))
-    return problems
+def _typed_node(schema: type, data: Any, where: str) -> Any:
+    try:
+        return OmegaConf.merge(OmegaConf.structured(schema), data)
+    except OmegaConfBaseException as ex:
+        raise ConfigError(type_problem(ex, where)) from None
 
 
-def _raise(problems: list[str]) -> None:
-    if problems:
-        raise ConfigError("; ".join(problems))
+def type_problem(ex: OmegaConfBaseException, where: str = "") -> str:
+    """An OmegaConf type or key error as one line, with the syntax a list takes."""
+    first = str(ex).strip().splitlines()[0]
+    key = getattr(ex, "full_key", None)
+    key = f"{where}.{key}" if where and key else key or where
+    if "not in struct" in str(ex) or "Key '" in first and "not in" in first:
+        return f"unknown key '{key}'; see the keys with `ntm train --help` and fix its spelling"
+    hint = "give a value of the type `ntm train --help` shows"
+    if key and key.rsplit(".", 1)[-1] in ("lengths", "repeats", "betas"):
+        hint = f"give a list, such as {key}=[10,20]"
+    return f"{first}" + (f" (key {key})" if key else "") + f"; {hint}"
 
 
-def _task_problems(task: Any) -> list[str]:
-    problems: list[str] = []
-    keys = tuple(k for k in task if k != "name")
-    _check_positive(problems, task, "task", keys)
-    for key in keys:
-        if key.startswith("min_") and f"max_{key[4:]}" in task:
-            lo, hi = task[key], task[f"max_{key[4:]}"]
-            if lo > hi:
-                problems.append(
-                    f"task.{key}={lo} is greater than task.max_{key[4:]}={hi}; set task.{key} <= task.max_{key[4:]}"
-                )
-    if task.name == "associative_recall" and task.min_items < 2:
-        problems.append(f"task.min_items={task.min_items}: a query needs an item after it; use 2 or more")
-    if task.name == "priority_sort" and task.num_outputs > task.num_inputs:
-        problems.append(f"task.num_outputs={task.num_outputs} exceeds task.num_inputs={task.num_inputs}")
-    return problems
+def _without_hydra(data: dict[str, Any] | DictConfig, resolve: bool) -> dict[str, Any]:
+    """Plain data without Hydra's own node (which only resolves inside a running Hydra job)."""
+    if isinstance(data, DictConfig):
+        data = OmegaConf.masked_copy(data, [k for k in data if k != "hydra"])
+        return OmegaConf.to_container(data, resolve=resolve)
+    return {k: v for k, v in data.items() if k != "hydra"}
 
 
-def _model_problems(model: Any) -> list[str]:
-    problems: list[str] = []
-    keys = tuple(
-        k for k in ("memory_n", "memory_m", "read_heads", "write_heads", "hidden_size", "layers") if k in model
-    )
-    _check_positive(problems, model, "model", keys)
-    if model.name == "ntm":
-        _check_choice(problems, "model.memory_init", model.memory_init, MEMORY_INITS)
-        if model.shift_range < 0:
-            problems.append(f"model.shift_range={model.shift_range} must be 0 or more")
-        elif 2 * model.shift_range + 1 > model.memory_n:
-            problems.append(
-                f"model.shift_range={model.shift_range} needs model.memory_n >= {2 * model.shift_range + 1}"
+def _target(node: dict[str, Any]) -> str | None:
+    """A custom option's ``_target_``, None where it is not given (``???``)."""
+    target = node.get("_target_")
+    return None if target in (None, MISSING) else target
+
+
+def typed_train(data: dict[str, Any] | DictConfig) -> TrainConfig:
+    """A typed ``TrainConfig`` from plain or composed data (a command line's, or a checkpoint's)."""
+    data = _without_hydra(data, resolve=True)
+    data.pop("resume", None)  # older checkpoints had it
+    task = dict(data.pop("task", None) or {"name": "copy"})
+    model = dict(data.pop("model", None) or {"name": "ntm"})
+    root = _typed_node(TrainConfig, {}, "")
+    root.task = _typed_node(task_schema(task.get("name", "copy"), _target(task)), task, "task")
+    root.model = _typed_node(model_spec(model.get("name", "ntm"), _target(model)).config, model, "model")
+    root = _typed_node(root, data, "")
+    try:
+        return OmegaConf.to_object(root)
+    except OmegaConfBaseException as ex:
+        raise ConfigError(type_problem(ex)) from None
+
+
+def typed_eval(data: dict[str, Any] | DictConfig) -> EvalConfig:
+    """A typed ``EvalConfig`` from composed data."""
+    root = _typed_node(EvalConfig, _without_hydra(data, resolve=False), "")
+    if OmegaConf.is_missing(root, "checkpoint"):
+        raise ConfigError("checkpoint is required: ntm eval checkpoint=PATH (a checkpoint or a run directory)")
+    return OmegaConf.to_object(root)
+
+
+def format_value(value: object) -> str:
+    """A value as it is written on the command line: null, true, [10,20]."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(format_value(v) for v in value) + "]"
+    return str(value)
+
+
+def plain(cfg: object) -> dict[str, Any]:
+    """A typed config as plain data (what checkpoints store)."""
+    return dataclasses.asdict(cfg)
+
+
+# The packages that provide Hydra's launchers and sweepers ntm users ask for.
+_PLUGINS = {
+    "joblib": "hydra-joblib-launcher",
+    "submitit_local": "hydra-submitit-launcher",
+    "submitit_slurm": "hydra-submitit-launcher",
+    "optuna": "hydra-optuna-sweeper",
+}
+
+
+def one_line(ex: BaseException, command: str) -> str:
+    """Folds an error from Hydra or OmegaConf into one line that says what to do."""
+    text = str(ex)
+    both = f"{text}\n{ex.__cause__ or ''}"
+    missing = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
+    if missing:
+        group, option = missing.groups()
+        options = [o for o in re.findall(r"^\t(\S+)$", text, flags=re.M) if not o.startswith("schema")]
+        line = f"unknown {group} '{option}'; choose {group}=OPTION with OPTION one of: {', '.join(options) or '(none)'}"
+        if option in _PLUGINS:
+            line += f" ({option} needs Hydra's plugin: pip install {_PLUGINS[option]})"
+        return line
+    unknown = re.search(r"Could not (?:override|append to) '([^']+)'|Key '([^']+)' (?:is )?not in", both)
+    if unknown or "not in struct" in both:
+        key = next((g for g in unknown.groups() if g), "that key") if unknown else "that key"
+        if command == "eval" and key.split(".")[0] in ("task", "model", "controller", "optimizer", "train"):
+            return (
+                f"{key} cannot be set in ntm eval: the task and the model come from the checkpoint; "
+                "evaluate other sizes with eval.lengths=[...] (and eval.repeats, eval.memory_n)"
             )
-    return problems
+        return f"unknown key '{key}'; see the keys with `ntm {command} --help` and fix its spelling (no new keys)"
+    inner = ex.__cause__ if isinstance(ex.__cause__, OmegaConfBaseException) else ex
+    if isinstance(inner, OmegaConfBaseException):
+        return type_problem(inner).replace("ntm train --help", f"ntm {command} --help")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines) if lines else type(ex).__name__
 
 
-def memory_fit(model: Any, demand: MemoryDemand) -> tuple[list[str], list[str]]:
+# -- validation -----------------------------------------------------------------------------------------------------
+
+
+def memory_fit(model: object, demand: Any) -> tuple[list[str], list[str]]:
     """Whether a task's episodes fit a model's memory: (problems, warnings).
 
     A problem: fewer numbers in memory than values to hold (one number per bit at the least).
-    A warning: fewer locations than vectors (the one-vector-per-location
-    scheme the paper's NTM and DNC learn cannot work; they are likely to fail).
-    Sizes must be positive (``validate_train`` checks them first).
+    A warning: fewer locations than vectors (the one-vector-per-location scheme the
+    paper's NTM and DNC learn cannot work; they are likely to fail).
     """
-    if "memory_n" not in model:
+    n, m = getattr(model, "memory_n", None), getattr(model, "memory_m", None)
+    if demand is None or n is None or m is None:
         return [], []
-    n, m = model.memory_n, model.memory_m
     holds = f"up to {demand.vectors} vectors of {demand.size} values ({demand.because})"
     if n * m < demand.vectors * demand.size:
         need = -(-demand.vectors * demand.size // m)
@@ -322,91 +435,53 @@ def memory_fit(model: Any, demand: MemoryDemand) -> tuple[list[str], list[str]]:
     return [], []
 
 
-def validate_train(cfg: DictConfig | TrainCommandConfig) -> list[str]:
+_OBJECTIVE_KEYS = ("steps", "sequences", "wall_seconds", "solved_at_seconds", "solved_at_sequences", "solved_at_step")
+
+
+def objective_problems(objective: str) -> list[str]:
+    """An objective must name a figure of metrics.json."""
+    section, _, name = objective.partition(".")
+    if objective in _OBJECTIVE_KEYS or (section in ("validation", "best") and name in metrics.BY_NAME):
+        return []
+    names = ", ".join(m.name for m in metrics.METRICS if metrics.VALIDATION in m.phases)
+    return [f"objective={objective} is not a figure of metrics.json; use validation.NAME or best.NAME ({names})"]
+
+
+def validate_train(cfg: TrainConfig) -> list[str]:
     """Raises ConfigError naming every out-of-range or inconsistent value at once; returns warnings."""
-    p: list[str] = []
+    spec = model_spec(cfg.model.name, getattr(cfg.model, "_target_", None))
+    task = build_task(cfg.task)
+    problems = task.problems() + cfg.model.problems() + cfg.optimizer.problems() + cfg.optimizer.plateau.problems()
+    problems += cfg.device.problems() + cfg.train.problems() + cfg.eval.problems() + objective_problems(cfg.objective)
+    if spec.controller:
+        problems += cfg.controller.problems()
+    elif cfg.controller.name != ControllerConfig.name:
+        problems.append(f"controller={cfg.controller.name} does not apply to model={cfg.model.name}; drop it")
     warnings: list[str] = []
-    _check_choice(p, "task", cfg.task.name, TASK_NAMES)
-    _check_choice(p, "model", cfg.model.name, MODEL_NAMES)
-    _check_choice(p, "controller", cfg.controller.name, CONTROLLER_NAMES)
-    _check_choice(p, "optimizer", cfg.optimizer.name, OPTIMIZER_NAMES)
-    if cfg.task.name in TASK_NAMES:
-        p += _task_problems(cfg.task)
-    if cfg.model.name in MODEL_NAMES:
-        p += _model_problems(cfg.model)
-    if not p:
-        fields = {k: v for k, v in cfg.task.items() if k != "name"}
-        problems, warnings = memory_fit(cfg.model, TASKS[cfg.task.name](**fields).memory_demand)
-        p += problems
-    if cfg.model.name == "lstm" and cfg.controller.name != "lstm":
-        p.append(f"controller={cfg.controller.name} does not apply to model=lstm, which has no controller; drop it")
-    _check_positive(p, cfg.controller, "controller", ("hidden_size", "layers"))
-    _check_positive(p, cfg.optimizer, "optimizer", ("lr", "eps"))
-    plateau = cfg.optimizer.plateau
-    if plateau.factor is not None and not 0 < plateau.factor < 1:
-        p.append(f"optimizer.plateau.factor={plateau.factor} must be between 0 and 1 (or null: a constant lr)")
-    if plateau.patience < 0:
-        p.append(f"optimizer.plateau.patience={plateau.patience} must be 0 or more")
-    if not 0 <= plateau.threshold < 1:
-        p.append(f"optimizer.plateau.threshold={plateau.threshold} must be 0 or more and under 1")
-    if plateau.min_lr < 0:
-        p.append(f"optimizer.plateau.min_lr={plateau.min_lr} must be 0 or more")
-    _check_positive(
-        p,
-        cfg.train,
-        "train",
-        (
-            "steps",
-            "batch_size",
-            "checkpoint_every",
-            "eval_every",
-            "log_every",
-            "val_sequences",
-            "max_bad_steps",
-            "compile_steps",
-        ),
-    )
-    _check_positive(p, cfg.train, "train", ("clip_grad_norm", "clip_grad_value", "max_seconds"))
-    if cfg.train.target_bit_errors is not None and cfg.train.target_bit_errors < 0:
-        p.append(f"train.target_bit_errors={cfg.train.target_bit_errors} must be 0 or more (or null)")
-    c = cfg.train.curriculum
-    if not 0 <= c.start <= 1:
-        p.append(f"train.curriculum.start={c.start} must be between 0 and 1")
-    if not 0 < c.step <= 1:
-        p.append(f"train.curriculum.step={c.step} must be greater than 0 and at most 1")
-    if c.threshold < 0:
-        p.append(f"train.curriculum.threshold={c.threshold} must be 0 or more")
-    if cfg.train.keep_checkpoints < 0:
-        p.append(f"train.keep_checkpoints={cfg.train.keep_checkpoints} must be 0 or more")
-    p += _device_problems(cfg.device) + _eval_problems(cfg.eval)
-    _raise(p)
+    if not problems:
+        fit, warnings = memory_fit(cfg.model, task.memory_demand)
+        problems += fit
+    if problems:
+        raise ConfigError("; ".join(problems))
     return warnings
 
 
-def validate_eval(cfg: DictConfig | EvalCommandConfig) -> None:
+def validate_eval(cfg: EvalConfig) -> None:
     """Raises ConfigError naming every invalid evaluation setting at once."""
-    problems = _device_problems(cfg.device) + _eval_problems(cfg.eval)
-    if OmegaConf.is_missing(cfg, "checkpoint"):
-        problems.insert(0, "checkpoint is required: ntm eval checkpoint=PATH (a .pt file written by ntm train)")
-    _raise(problems)
+    problems = cfg.device.problems() + cfg.eval.problems()
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
-def typed_train_config(data: dict[str, Any]) -> DictConfig:
-    """A typed training config from plain data (a composed config or a checkpoint's).
-
-    Raises ConfigError for an unknown task and OmegaConf errors for unknown
-    keys or wrong types.
-    """
-    data = dict(data)
-    task = dict(data.pop("task", None) or {"name": "copy"})
-    name = task.get("name", "copy")
-    if name not in TASK_NAMES:
-        raise ConfigError(f"task={name} is not known; use one of: {', '.join(TASK_NAMES)}")
-    model = dict(data.pop("model", None) or {"name": "ntm"})
-    model_name = model.get("name", "ntm")
-    if model_name not in MODEL_NAMES:
-        raise ConfigError(f"model={model_name} is not known; use one of: {', '.join(MODEL_NAMES)}")
-    cfg = OmegaConf.merge(OmegaConf.structured(TrainCommandConfig), data)
-    cfg.task = OmegaConf.merge(OmegaConf.structured(task_schema(name)), task)
-    cfg.model = OmegaConf.merge(OmegaConf.structured(MODEL_SCHEMAS[model_name]), model)
-    return cfg
+def describe(cls: type, prefix: str = "") -> list[tuple[str, str]]:
+    """(key, description) of every field of a schema, nested ones included, for ``--help``."""
+    helps = plugins.field_help(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        kind = f.default_factory if f.default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(kind):
+            out += describe(kind, f"{key}.")
+        else:
+            out.append((key, helps.get(f.name, "")))
+    return out

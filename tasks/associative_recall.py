@@ -27,12 +27,19 @@ from typing import ClassVar
 
 import torch
 
-from tasks.base import Batch, MemoryDemand, place
+from ntm_cli.tasks.base import Batch, MemoryDemand, Task, place, size_problems
 
 
 @dataclass(frozen=True)
-class AssociativeRecallTask:
-    """Generator of associative recall episodes."""
+class AssociativeRecallTask(Task):
+    """Generator of associative recall episodes.
+
+    Attributes:
+        width: bits per vector
+        item_len: vectors per item
+        min_items: fewest items in a list (2 or more: the query needs an item after it)
+        max_items: most items in a list
+    """
 
     width: int = 6
     item_len: int = 3
@@ -63,6 +70,12 @@ class AssociativeRecallTask:
             self.width,
             f"task.max_items={self.max_items} x task.item_len={self.item_len}",
         )
+
+    def problems(self) -> list[str]:
+        out = size_problems(self)
+        if self.min_items < 2:
+            out.append(f"task.min_items={self.min_items}: a query needs an item after it; use 2 or more")
+        return out
 
     def eval_rows(self, lengths: list[int] | None = None, **_: object) -> dict[str, dict[str, int]]:
         """One row per number of items."""

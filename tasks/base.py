@@ -1,12 +1,22 @@
-"""What every task generator returns, and the metrics every task reports."""
+"""What a task is: the interface every task generator provides, its batches, and its per-sequence scores.
+
+A task is a frozen dataclass whose fields are its sizes (they become the
+``task.*`` config keys, typed by their annotations and described by the
+``Attributes:`` section of its docstring). It subclasses ``Task``, which
+gives a default for everything but ``sample`` and the two sizes, so a user's
+own task is a few lines (``docs/extending.md``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+from ntm_cli.checks import positive
 
 
 class Batch(NamedTuple):
@@ -38,6 +48,63 @@ class MemoryDemand(NamedTuple):
     vectors: int
     size: int
     because: str
+
+
+class Task:
+    """The interface of a task generator, with defaults for all but ``sample``, ``input_size`` and ``output_size``.
+
+    Subclasses are frozen dataclasses; ``name`` is the ``task=NAME`` option.
+    """
+
+    name: ClassVar[str] = "custom"
+    # The validation figure that picks best.pt (lower is better): a metric name from ntm_cli.metrics.
+    best_by: ClassVar[str] = "bit_errors_per_sequence"
+
+    @property
+    def input_size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def output_size(self) -> int:
+        raise NotImplementedError
+
+    def sample(self, batch_size: int, generator: torch.Generator, **overrides: int) -> Batch:
+        """Draws ``batch_size`` episodes from ``generator`` alone; ``overrides`` replace size fields (evaluation)."""
+        raise NotImplementedError
+
+    @property
+    def train_range(self) -> str:
+        """Words for the training distribution, the first row of ``ntm eval``'s table."""
+        return ", ".join(f"{f.name} {getattr(self, f.name)}" for f in dataclasses.fields(self)) or self.name
+
+    @property
+    def memory_demand(self) -> MemoryDemand | None:
+        """What an episode asks the memory to hold at once, or None when the task does not say."""
+        return None
+
+    def eval_rows(self, lengths: list[int] | None = None, repeats: list[int] | None = None) -> dict[str, dict]:
+        """The generalisation protocol: row name -> ``sample`` overrides. ``lengths``/``repeats`` come from eval.*."""
+        return {}
+
+    def optimal_cost_bits(self, batch: Batch) -> torch.Tensor | None:
+        """The cost in bits per episode [batch] of the best possible predictor, where the task knows it."""
+        return None
+
+    def problems(self) -> list[str]:
+        """Every out-of-range or inconsistent size, as lines that say how to fix it."""
+        return size_problems(self)
+
+
+def size_problems(task: object) -> list[str]:
+    """Sizes must be positive, and each ``min_X`` at most its ``max_X``."""
+    out = positive(task, "task")
+    values = {f.name: getattr(task, f.name) for f in dataclasses.fields(task)}
+    for key, lo in values.items():
+        hi_key = f"max_{key[4:]}"
+        if key.startswith("min_") and hi_key in values and lo > values[hi_key]:
+            hi = values[hi_key]
+            out.append(f"task.{key}={lo} is greater than task.{hi_key}={hi}; set task.{key} <= task.{hi_key}")
+    return out
 
 
 def place(values: torch.Tensor, offsets: torch.Tensor, valid: torch.Tensor, steps: int) -> torch.Tensor:

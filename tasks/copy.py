@@ -31,12 +31,18 @@ from typing import ClassVar
 
 import torch
 
-from tasks.base import Batch, MemoryDemand, place
+from ntm_cli.tasks.base import Batch, MemoryDemand, Task, place
 
 
 @dataclass(frozen=True)
-class CopyTask:
-    """Generator of copy episodes; every draw comes from the given generator."""
+class CopyTask(Task):
+    """Generator of copy episodes; every draw comes from the given generator.
+
+    Attributes:
+        width: bits per vector
+        min_len: shortest sequence to copy
+        max_len: longest sequence to copy
+    """
 
     width: int = 8
     min_len: int = 1

@@ -27,12 +27,17 @@ from typing import ClassVar
 
 import torch
 
-from tasks.base import Batch, MemoryDemand
+from ntm_cli.tasks.base import Batch, MemoryDemand, Task
 
 
 @dataclass(frozen=True)
-class NgramTask:
-    """Generator of dynamic n-gram episodes."""
+class NgramTask(Task):
+    """Generator of dynamic n-gram episodes.
+
+    Attributes:
+        context: bits of context that set the next bit's probability (5: a 6-gram model)
+        length: bits per sequence
+    """
 
     context: int = 5
     length: int = 200

@@ -25,12 +25,18 @@ from typing import ClassVar
 
 import torch
 
-from tasks.base import Batch, MemoryDemand
+from ntm_cli.tasks.base import Batch, MemoryDemand, Task, size_problems
 
 
 @dataclass(frozen=True)
-class PrioritySortTask:
-    """Generator of priority sort episodes."""
+class PrioritySortTask(Task):
+    """Generator of priority sort episodes.
+
+    Attributes:
+        width: bits per vector
+        num_inputs: vectors shown, each with a priority
+        num_outputs: vectors to output, highest priority first
+    """
 
     width: int = 8
     num_inputs: int = 20
@@ -54,6 +60,12 @@ class PrioritySortTask:
     def memory_demand(self) -> MemoryDemand:
         """Every input is held, with its priority, until the sorted output: num_inputs vectors."""
         return MemoryDemand(self.num_inputs, self.width + 1, f"task.num_inputs={self.num_inputs}")
+
+    def problems(self) -> list[str]:
+        out = size_problems(self)
+        if self.num_outputs > self.num_inputs:
+            out.append(f"task.num_outputs={self.num_outputs} exceeds task.num_inputs={self.num_inputs}; lower it")
+        return out
 
     def eval_rows(self, lengths: list[int] | None = None, **_: object) -> dict[str, dict[str, int]]:
         """Other numbers of inputs (keeping the ratio of outputs), when asked; none by default."""

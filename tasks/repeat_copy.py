@@ -33,12 +33,20 @@ from typing import ClassVar
 
 import torch
 
-from tasks.base import Batch, MemoryDemand, place
+from ntm_cli.tasks.base import Batch, MemoryDemand, Task, place
 
 
 @dataclass(frozen=True)
-class RepeatCopyTask:
-    """Generator of repeat copy episodes."""
+class RepeatCopyTask(Task):
+    """Generator of repeat copy episodes.
+
+    Attributes:
+        width: bits per vector
+        min_len: shortest sequence
+        max_len: longest sequence
+        min_repeats: fewest repeats asked for
+        max_repeats: most repeats asked for
+    """
 
     width: int = 8
     min_len: int = 1

@@ -1,7 +1,9 @@
-"""Shared helpers: run the real ``ntm`` command in a temporary directory."""
+"""Shared helpers: runs in-process (``compose`` + ``train``), the CLI in-process (``cli.main``), and the real
+``ntm`` command as a subprocess for what only a process shows (exit on signals, console scripts)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -10,23 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-# A model and task small enough that a whole run takes a second or two.
-TINY = [
-    "task.max_len=3",
-    "model.memory_n=8",
-    "model.memory_m=4",
-    "controller.hidden_size=8",
-    "train.batch_size=4",
-    "train.steps=6",
-    "train.eval_every=3",
-    "train.checkpoint_every=3",
-    "train.log_every=2",
-    "train.val_sequences=8",
-    "train.target_bit_errors=null",
-    # Some tasks' defaults compile the step and set a wall-time budget; tiny runs do neither.
-    "train.compile=false",
-    "train.max_seconds=null",
-]
+from ntm_cli import cli, compose, evaluate, train
+
+# On top of experiment=debug (tiny controller, a few steps): a copy task and memory small enough that a
+# run takes a second.
+SMALL = ["task.max_len=3", "model.memory_n=8", "model.memory_m=4"]
 
 
 def ntm_executable() -> str:
@@ -43,9 +33,52 @@ def run_ntm(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Comple
     return subprocess.run([ntm_executable(), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def single_thread():
-    """Tiny tensors run much faster on one intra-op thread than on several on a busy machine."""
+def config(*overrides: str, small: bool = True):
+    """The typed-to-be config ``ntm train experiment=debug [SMALL] OVERRIDES`` would run."""
+    return compose("train", ["experiment=debug", *(SMALL if small else []), *overrides])
+
+
+def run(tmp_path: Path, *overrides: str, name: str = "run", small: bool = True):
+    """A tiny training run in ``tmp_path/name``, in-process; returns its RunResult."""
+    return train(config(*overrides, small=small), tmp_path / name)
+
+
+def evaluate_run(checkpoint: Path, *overrides: str, out: Path | None = None):
+    return evaluate(compose("eval", [f"checkpoint={checkpoint}", "eval.num_sequences=4", *overrides]), out)
+
+
+class CLI:
+    """``ntm ARGS`` in this process: (exit status, stdout, stderr)."""
+
+    def __init__(self, capsys, monkeypatch, cwd: Path) -> None:
+        self.capsys, self.cwd = capsys, cwd
+        monkeypatch.chdir(cwd)
+        monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        threads = torch.get_num_threads()
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
+        try:
+            code = cli.main(list(args))
+        finally:  # Hydra points the root logger at this call's captured stdout: leave it as it was
+            root.handlers[:] = handlers
+            root.setLevel(level)
+            torch.set_num_threads(threads)
+        out = self.capsys.readouterr()
+        return code, out.out, out.err
+
+
+@pytest.fixture
+def ntm(capsys, monkeypatch, tmp_path) -> CLI:
+    return CLI(capsys, monkeypatch, tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Every test on one torch thread: tiny tensors run faster on one, and a run's device.threads (which sets the
+    process's count) cannot leak into the next test."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -56,9 +89,26 @@ def single_thread():
 def trained_run(tmp_path_factory) -> Path:
     """One tiny training run, shared by the tests that only read its outputs."""
     root = tmp_path_factory.mktemp("trained")
-    proc = run_ntm("train", *TINY, "hydra.run.dir=run", cwd=root)
-    assert proc.returncode == 0, proc.stderr
+    result = train(config(), root / "run")
+    assert result.status == "done"
     return root / "run"
+
+
+def every_option(conf: Path) -> list[list[str]]:
+    """The overrides that choose each task, tuned and experiment file under ``conf``, one list per file."""
+    from ntm_cli.tasks import TASKS
+
+    out = []
+    for path in sorted(conf.rglob("*.yaml")):
+        group = path.parent.relative_to(conf).as_posix()
+        if group == "task":
+            out.append([f"task={path.stem}"])
+        elif group == "tuned":
+            task = next(t for t in TASKS if path.stem.startswith(t + "_"))
+            out.append([f"task={task}", f"model={path.stem[len(task) + 1 :]}"])
+        elif group.split("/")[0] == "experiment":
+            out.append([f"experiment={path.relative_to(conf / 'experiment').with_suffix('').as_posix()}"])
+    return out
 
 
 def tb_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:

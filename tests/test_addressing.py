@@ -17,9 +17,6 @@ from ntm_cli.models import addressing as A
 B, H, N, M = 3, 2, 16, 4  # sizes of the random property tests
 
 
-pytestmark = pytest.mark.usefixtures("single_thread")
-
-
 def t(values, dtype=torch.float32) -> torch.Tensor:
     return torch.tensor(values, dtype=dtype)
 

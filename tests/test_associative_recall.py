@@ -1,11 +1,8 @@
 """The associative recall generator against its spec (Graves et al. 2014, section 4.3)."""
 
-import pytest
 import torch
 
-from tasks import AssociativeRecallTask
-
-pytestmark = pytest.mark.usefixtures("single_thread")
+from ntm_cli.tasks import AssociativeRecallTask
 
 W, K = 6, 3
 

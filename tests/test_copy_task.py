@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tasks import CopyTask
+from ntm_cli.tasks import CopyTask
 
 
 def _sample(batch=64, seed=0, **kw):

@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from conftest import TINY, run_ntm
+from conftest import run
 
 from ntm_cli import curriculum
-from tasks import TASKS
+from ntm_cli.tasks import TASKS
 
 
 def test_ranges_are_the_min_max_pairs_of_each_task():
@@ -39,10 +39,9 @@ def test_the_level_advances_only_at_or_below_the_threshold_and_stops_at_one():
 
 def test_a_run_with_a_curriculum_widens_the_ranges_and_records_the_level(tmp_path):
     """A threshold every model meets raises the level at each of the 3 logging intervals."""
-    args = [a for a in TINY if not a.startswith("task.")] + ["task.max_len=7", "model.memory_n=14"]
+    args = ["task.max_len=7", "model.memory_n=14"]
     curriculum_args = ["train.curriculum.enabled=true", "train.curriculum.step=0.25", "train.curriculum.threshold=1000"]
-    proc = run_ntm("train", *args, *curriculum_args, "hydra.run.dir=run", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    run(tmp_path, *args, *curriculum_args)
     log = (tmp_path / "run" / "train.log").read_text()
     assert "curriculum level 0.25: task.max_len=3" in log  # 1 + floor(0.25 * 6 + 1/2) = 1 + 2
     assert "curriculum level 0.75: task.max_len=6" in log  # 1 + floor(0.75 * 6 + 1/2) = 1 + 5

@@ -18,9 +18,6 @@ from ntm_cli.models.dnc import DNC, DNCState
 CONTROLLERS = ["lstm", "feedforward"]
 
 
-pytestmark = pytest.mark.usefixtures("single_thread")
-
-
 def t(values, dtype=torch.float32) -> torch.Tensor:
     return torch.tensor(values, dtype=dtype)
 

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from tasks import Batch, bit_errors, masked_bce_bits
+from ntm_cli.tasks import Batch, bit_errors, masked_bce_bits
 
 
 def _batch():

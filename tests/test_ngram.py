@@ -5,9 +5,7 @@ import math
 import pytest
 import torch
 
-from tasks import NgramTask
-
-pytestmark = pytest.mark.usefixtures("single_thread")
+from ntm_cli.tasks import NgramTask
 
 
 def _sample(batch=8, seed=0, task=None, **overrides):

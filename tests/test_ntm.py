@@ -12,9 +12,6 @@ from ntm_cli.models.ntm import NTM, NTMState
 CONTROLLERS = ["lstm", "feedforward"]
 
 
-pytestmark = pytest.mark.usefixtures("single_thread")
-
-
 def small_ntm(controller: str = "lstm", **kwargs) -> NTM:
     torch.manual_seed(0)
     config = dict(

@@ -1,24 +1,32 @@
-"""The configs are found from any working directory, in an editable install and in a wheel."""
+"""An installed wheel: every config file composes from it, and it installs one package, ntm_cli."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from ntm_cli.cli import config_dir
+from conftest import every_option
+
+from ntm_cli.config import config_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Run with the wheel alone on the path: compose each option (the list comes from the source tree).
+COMPOSE_ALL = """
+import json, sys
+from ntm_cli.config import compose, config_dir, typed_train, validate_train
+for overrides in json.loads(sys.argv[1]):
+    validate_train(typed_train(compose("train", overrides)))
+print(config_dir())
+"""
 
-def test_editable_install_reads_the_top_level_conf():
-    assert config_dir() == REPO / "conf"
 
-
-def test_an_installed_wheel_carries_its_configs(tmp_path):
-    """Build a wheel from a copy of the sources, install it elsewhere, and run it outside the repo."""
+def test_an_installed_wheel_carries_every_config_and_no_top_level_tasks(tmp_path):
+    """Build a wheel from a copy of the sources, install it elsewhere, and use it outside the repository."""
     src = tmp_path / "src"
     src.mkdir()
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
@@ -32,18 +40,18 @@ def test_an_installed_wheel_carries_its_configs(tmp_path):
     subprocess.run([*pip, "install", "--no-deps", "--target", site, wheel], check=True)
     shutil.rmtree(src)  # nothing may come from the sources any more
 
+    assert sorted(p.name for p in site.iterdir() if not p.name.endswith(".dist-info")) == ["bin", "ntm_cli"]
     env = {**os.environ, "PYTHONPATH": str(site)}
-    where = subprocess.run(
-        [sys.executable, "-c", "from ntm_cli.cli import config_dir; print(config_dir())"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert Path(where.stdout.strip()) == site / "ntm_cli" / "conf"
+    options = json.dumps(every_option(config_dir()))
     proc = subprocess.run(
-        [sys.executable, "-m", "ntm_cli", "train", "controller=feedforward", "--cfg", "job"],
+        [sys.executable, "-c", COMPOSE_ALL, options], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()) == site / "ntm_cli" / "conf"
+    proc = subprocess.run([sys.executable, "-c", "import tasks"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert "No module named 'tasks'" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "ntm_cli", "train", "experiment=graves2014/copy_ff", "--cfg", "job"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

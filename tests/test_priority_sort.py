@@ -1,11 +1,8 @@
 """The priority sort generator against its spec (Graves et al. 2014, section 4.5)."""
 
-import pytest
 import torch
 
-from tasks import PrioritySortTask
-
-pytestmark = pytest.mark.usefixtures("single_thread")
+from ntm_cli.tasks import PrioritySortTask
 
 W = 8
 

@@ -9,7 +9,7 @@ import torch
 from ntm_cli.models.dnc import DNC
 from ntm_cli.models.ntm import NTM
 from ntm_cli.models.recurrent import Chunked, map_states, multi_step
-from tasks import CopyTask, masked_bce_bits
+from ntm_cli.tasks import CopyTask, masked_bce_bits
 
 SIZES = dict(controller="lstm", hidden_size=12, memory_n=10, memory_m=6, read_heads=2)
 MODELS = {

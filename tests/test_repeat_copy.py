@@ -5,9 +5,7 @@ import math
 import pytest
 import torch
 
-from tasks import RepeatCopyTask
-
-pytestmark = pytest.mark.usefixtures("single_thread")
+from ntm_cli.tasks import RepeatCopyTask
 
 W = 8
 # The discrete uniform distribution on 1..10: mean 5.5, variance (10^2 - 1) / 12 = 8.25.

@@ -6,8 +6,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from ntm_cli.config import OptimizerConfig, PlateauConfig
-from ntm_cli.factory import build_optimizer, build_scheduler
+from ntm_cli.optim import OptimizerConfig, PlateauConfig, build_optimizer, build_scheduler
 
 
 def _optimizer_and_schedule(**plateau):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tasks import TASKS
+from ntm_cli.tasks import TASKS
 
 
 @pytest.mark.parametrize("name", list(TASKS))

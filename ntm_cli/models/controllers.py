@@ -7,8 +7,12 @@ caller carries between steps; the feedforward controller's state is empty.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
+
+from ntm_cli.checks import choice, positive
 
 ControllerState = tuple[torch.Tensor, ...]
 
@@ -66,6 +70,24 @@ CONTROLLERS: dict[str, type[nn.Module]] = {
     "lstm": LSTMController,
     "feedforward": FeedforwardController,
 }
+
+
+@dataclass
+class ControllerConfig:
+    """The controller of a memory model (the NTM's and the DNC's; the LSTM baseline has none).
+
+    Attributes:
+        name: lstm or feedforward
+        hidden_size: units per layer (the paper's copy NTM: 100)
+        layers: stacked layers
+    """
+
+    name: str = "lstm"
+    hidden_size: int = 100
+    layers: int = 1
+
+    def problems(self) -> list[str]:
+        return choice("controller", self.name, CONTROLLERS) + positive(self, "controller")
 
 
 def build_controller(name: str, input_size: int, hidden_size: int, layers: int) -> nn.Module:

@@ -21,14 +21,16 @@ head, ``addressing.read``): the same equations. The recurrent state is a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ntm_cli.checks import positive
 from ntm_cli.models import addressing
-from ntm_cli.models.controllers import ControllerState, build_controller
+from ntm_cli.models.controllers import ControllerConfig, ControllerState, build_controller
 from ntm_cli.models.recurrent import Chunked, StepFn, unroll
 
 # Every memory cell starts at this value: a small constant keeps the cosine's
@@ -278,3 +280,37 @@ class DNC(nn.Module):
         if state is None:
             state = self.initial_state(inputs.shape[1])
         return unroll(step or self.step, inputs, state, self.output, lengths)
+
+
+@dataclass
+class DNCConfig:
+    """The DNC's memory and read heads (model=dnc); it has one write head.
+
+    Attributes:
+        name: the model option
+        memory_n: memory locations N
+        memory_m: numbers per location W
+        read_heads: read heads R
+    """
+
+    name: str = "dnc"
+    memory_n: int = 128
+    memory_m: int = 20
+    read_heads: int = 1
+
+    def problems(self) -> list[str]:
+        return positive(self, "model")
+
+
+def build_dnc(cfg: DNCConfig, controller: ControllerConfig, input_size: int, output_size: int) -> DNC:
+    """The DNC a config describes, for a task's input and output sizes."""
+    return DNC(
+        input_size,
+        output_size,
+        controller=controller.name,
+        hidden_size=controller.hidden_size,
+        controller_layers=controller.layers,
+        memory_n=cfg.memory_n,
+        memory_m=cfg.memory_m,
+        read_heads=cfg.read_heads,
+    )

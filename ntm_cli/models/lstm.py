@@ -8,10 +8,13 @@ start from a learned initial state.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
+
+from ntm_cli.checks import positive
 
 
 class LSTMState(NamedTuple):
@@ -57,3 +60,26 @@ class LSTMBaseline(nn.Module):
             state = self.initial_state(inputs.shape[1])
         hidden, (h, c) = self.lstm(inputs, tuple(state))
         return self.output(hidden), LSTMState(h, c)
+
+
+@dataclass
+class LSTMConfig:
+    """The LSTM baseline (model=lstm): no controller, no memory.
+
+    Attributes:
+        name: the model option
+        hidden_size: units per layer
+        layers: stacked LSTM layers
+    """
+
+    name: str = "lstm"
+    hidden_size: int = 256
+    layers: int = 3
+
+    def problems(self) -> list[str]:
+        return positive(self, "model")
+
+
+def build_lstm(cfg: LSTMConfig, controller: object, input_size: int, output_size: int) -> LSTMBaseline:
+    """The baseline a config describes; ``controller`` does not apply to it."""
+    return LSTMBaseline(input_size, output_size, hidden_size=cfg.hidden_size, layers=cfg.layers)

@@ -16,13 +16,15 @@ learned controller state, learned read vectors, learned head weightings
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from ntm_cli.checks import choice, positive
 from ntm_cli.models import addressing
-from ntm_cli.models.controllers import ControllerState, build_controller
+from ntm_cli.models.controllers import ControllerConfig, ControllerState, build_controller
 from ntm_cli.models.recurrent import Chunked, StepFn, unroll
 
 MEMORY_INITS = ("constant", "learned", "random")
@@ -166,10 +168,65 @@ def resize_memory(state: dict[str, torch.Tensor], memory_n: int) -> dict[str, to
     if memory_n == old_n:
         return state
     if "initial_memory" in state:
-        raise ValueError("a model trained with model.memory_init=learned cannot change memory_n")
+        raise ValueError(
+            "a model trained with model.memory_init=learned has one learned word per location, "
+            "so eval.memory_n cannot change its number of locations; drop eval.memory_n"
+        )
     if memory_n < old_n:
         resized = logits[:, :memory_n]
     else:
         background = logits[:, 1:].mean(dim=-1, keepdim=True) if old_n > 1 else torch.zeros_like(logits)
         resized = torch.cat([logits, background.expand(-1, memory_n - old_n)], dim=-1)
     return {**state, "initial_weight_logits": resized.contiguous()}
+
+
+@dataclass
+class NTMConfig:
+    """The NTM's memory and heads (model=ntm).
+
+    Attributes:
+        name: the model option
+        memory_n: memory locations N
+        memory_m: numbers per location M
+        read_heads: read heads R
+        write_heads: write heads W
+        shift_range: the heads shift by -shift_range..shift_range locations a step
+        memory_init: the memory every episode starts from: constant, learned or random
+        memory_init_value: that constant, or the scale of the learned or random initial values
+    """
+
+    name: str = "ntm"
+    memory_n: int = 128
+    memory_m: int = 20
+    read_heads: int = 1
+    write_heads: int = 1
+    shift_range: int = 1
+    memory_init: str = "constant"
+    memory_init_value: float = 1e-6
+
+    def problems(self) -> list[str]:
+        out = positive(self, "model", ("memory_n", "memory_m", "read_heads", "write_heads"))
+        out += choice("model.memory_init", self.memory_init, MEMORY_INITS)
+        if self.shift_range < 0:
+            out.append(f"model.shift_range={self.shift_range} must be 0 or more")
+        elif 2 * self.shift_range + 1 > self.memory_n:
+            out.append(f"model.shift_range={self.shift_range} needs model.memory_n >= {2 * self.shift_range + 1}")
+        return out
+
+
+def build_ntm(cfg: NTMConfig, controller: ControllerConfig, input_size: int, output_size: int) -> NTM:
+    """The NTM a config describes, for a task's input and output sizes."""
+    return NTM(
+        input_size,
+        output_size,
+        controller=controller.name,
+        hidden_size=controller.hidden_size,
+        controller_layers=controller.layers,
+        memory_n=cfg.memory_n,
+        memory_m=cfg.memory_m,
+        read_heads=cfg.read_heads,
+        write_heads=cfg.write_heads,
+        shift_range=cfg.shift_range,
+        memory_init=cfg.memory_init,
+        memory_init_value=cfg.memory_init_value,
+    )

@@ -1,0 +1,472 @@
+"""``train(cfg) -> RunResult``: one training run, in-process; it never exits the process.
+
+The data flows one way: the typed config -> the task -> the model, optimizer
+and data stream (``setup``) -> training steps (``ntm_cli.step``) -> metrics
+by name (``ntm_cli.metrics``, sent to ``ntm_cli.sinks``) -> checkpoints and
+``metrics.json``. A stop by SIGINT or SIGTERM ends the run after its step,
+with a checkpoint, and comes back as ``RunResult.status == "stopped"``.
+
+    from ntm_cli import compose, train
+    result = train(compose("train", ["experiment=debug"]), run_dir="runs/try")
+    result.metrics["validation"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ntm_cli import checkpoint, curriculum, device, metrics, rundir
+from ntm_cli.config import TrainConfig, format_value, plain, typed_train, validate_train
+from ntm_cli.errors import CheckpointError, DivergedError
+from ntm_cli.models import ModelSpec, model_sizes, model_spec
+from ntm_cli.optim import OPTIMIZERS, build_optimizer, build_scheduler
+from ntm_cli.signals import stop_requests
+from ntm_cli.sinks import Sinks
+from ntm_cli.step import TrainStep, compiled_step
+from ntm_cli.tasks import Task, build_task
+
+log = logging.getLogger(__name__)
+
+# Data streams: every random draw of a run comes from one of these generators,
+# seeded from ``seed`` so that no two streams (or two seeds) share a sequence.
+_STREAMS = {"train": 0, "validation": 1, "eval": 2}
+
+
+def data_generator(seed: int, stream: str) -> torch.Generator:
+    """A CPU generator for the named data stream of run ``seed``."""
+    return torch.Generator().manual_seed(len(_STREAMS) * seed + _STREAMS[stream])
+
+
+@dataclass
+class Progress:
+    """How far a run has come; saved in every checkpoint under these names."""
+
+    step: int = 0
+    sequences: int = 0
+    wall_seconds: float = 0.0
+    validation: dict[str, float] | None = None  # the last validation: step and each metric
+    best: dict[str, float] | None = None  # the validation best.pt holds
+    solved: dict[str, float] | None = None  # step, sequences and seconds when the target was first reached
+    curriculum_level: float = 1.0
+    skipped_steps: int = 0
+    bad_steps_in_a_row: int = 0
+    ended_by: str | None = None  # steps, target, time, SIGINT, SIGTERM or non-finite
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any]) -> Progress:
+        return cls(**{f.name: ckpt[f.name] for f in dataclasses.fields(cls) if f.name in ckpt})
+
+
+@dataclass
+class RunResult:
+    """What a run came to. status: done (it ended by its steps, target or time budget) or stopped (by a signal)."""
+
+    run_dir: Path
+    status: str
+    metrics: dict[str, Any]
+    objective: float | None
+    stop_signal: str | None = None
+
+
+@dataclass
+class Parts:
+    """What ``setup`` builds from a config."""
+
+    task: Task
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    data: torch.Generator
+    step: TrainStep
+
+
+def setup(cfg: TrainConfig, spec: ModelSpec, task: Task, dev: torch.device) -> Parts:
+    """Seeds torch, then builds the model, the optimizer, its schedule, the data stream and the step."""
+    torch.manual_seed(cfg.seed)
+    model = spec.build(cfg.model, cfg.controller, task.input_size, task.output_size).to(dev)
+    optimizer = build_optimizer(cfg.optimizer, model.parameters())
+    step_fn = None
+    if cfg.train.compile and model.stepwise:
+        step_fn = compiled_step(model.step, cfg.train.compile_steps, dev)
+    elif cfg.train.compile:
+        log.info("train.compile: model=%s runs whole sequences in torch's kernels; nothing to compile", cfg.model.name)
+    t = cfg.train
+    step = TrainStep(
+        model, optimizer, task, dev, clip_grad_norm=t.clip_grad_norm, clip_grad_value=t.clip_grad_value, step_fn=step_fn
+    )
+    return Parts(
+        task, model, optimizer, build_scheduler(cfg.optimizer, optimizer), data_generator(cfg.seed, "train"), step
+    )
+
+
+def restore(parts: Parts, ckpt: dict[str, Any], source: object) -> Progress:
+    """Takes up a checkpoint's state: weights, optimizer, schedule, every random state; returns its progress."""
+    load_weights(parts.model, ckpt["model"], source)
+    try:
+        parts.optimizer.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as ex:
+        raise misfit(source, ex) from None
+    if parts.scheduler is not None and ckpt.get("scheduler") is not None:
+        parts.scheduler.load_state_dict(ckpt["scheduler"])
+    parts.data.set_state(ckpt["rng"]["data"])
+    checkpoint.set_rng_state(ckpt["rng"])
+    progress = Progress.from_checkpoint(ckpt)
+    parts.step.bad_in_a_row.fill_(progress.bad_steps_in_a_row)
+    return progress
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source: object) -> None:
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError) as ex:
+        raise misfit(source, ex) from None
+
+
+def misfit(source: object, ex: Exception) -> CheckpointError:
+    """The error for a checkpoint whose weights do not fit the model its config describes."""
+    first = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
+    return CheckpointError(
+        f"{source} does not fit the model its config describes ({first[:200]}); it comes from another model "
+        "or ntm version: use it with the ntm that wrote it, or retrain"
+    )
+
+
+def memory_needed(cfg: TrainConfig, spec: ModelSpec, task: Task) -> int:
+    """A low estimate of the bytes training needs (the longer of 16 sampled episodes sets the time steps)."""
+    parameters, state_bytes = model_sizes(spec, cfg.model, cfg.controller, task.input_size, task.output_size)
+    time_steps = task.sample(16, torch.Generator().manual_seed(0)).inputs.shape[0]
+    train = device.training_bytes(parameters, state_bytes, cfg.train.batch_size, time_steps)
+    return max(train, device.inference_bytes(parameters, state_bytes, cfg.eval.batch_size))
+
+
+def lower_hint(cfg: TrainConfig) -> str:
+    """The keys that set a run's memory, as the fix for a run that does not fit."""
+    keys = [f"train.batch_size={cfg.train.batch_size}"]
+    if hasattr(cfg.model, "memory_n"):
+        keys.append(f"model.memory_n={cfg.model.memory_n}")
+    return " or ".join(keys) + f" (or eval.batch_size={cfg.eval.batch_size} for validation)"
+
+
+def changed_settings(cfg: TrainConfig) -> list[str]:
+    """``key=value`` for every setting that differs from its option's default (from a task config, a preset,
+    the command line): the run says what it changed, never silently."""
+    out: list[str] = []
+
+    def walk(value: Any, default: Any, prefix: str) -> None:
+        if dataclasses.is_dataclass(value):
+            for f in dataclasses.fields(value):
+                walk(getattr(value, f.name), getattr(default, f.name), f"{prefix}{f.name}.")
+        elif value != default:
+            out.append(f"{prefix[:-1]}={format_value(value)}")
+
+    defaults = TrainConfig(
+        task=type(cfg.task)(),
+        model=type(cfg.model)(),
+        optimizer=OPTIMIZERS[cfg.optimizer.name][0],
+        controller=type(cfg.controller)(name=cfg.controller.name),
+        device=type(cfg.device)(name=cfg.device.name),
+    )
+    walk(cfg, defaults, "")
+    return out
+
+
+def objective(result: dict[str, Any], key: str) -> float | None:
+    """The figure of metrics.json that ``objective`` names (None where the run has none, e.g. unsolved)."""
+    section, _, name = key.partition(".")
+    value = result.get(section, {}) if name else result.get(key)
+    if name:
+        value = (value or {}).get(name)
+    return None if value is None else float(value)
+
+
+def prepare(
+    cfg: TrainConfig | dict | Any,
+    run_dir: str | Path | None = None,
+    *,
+    checkpoint_state: dict[str, Any] | None = None,
+) -> Run:
+    """Every check of a run, and its parts built, before anything is written: ``train``'s first half.
+
+    Raises NtmError subclasses for a config, run directory, checkpoint or
+    memory size that cannot be used.
+    """
+    cfg = cfg if isinstance(cfg, TrainConfig) else typed_train(cfg)
+    warnings = validate_train(cfg)
+    run_dir = Path(run_dir) if run_dir is not None else rundir.default("train")
+    if checkpoint_state is None:
+        rundir.ensure_new(run_dir)
+    dev = device.resolve_device(cfg.device)
+    spec = model_spec(cfg.model.name, getattr(cfg.model, "_target_", None))
+    task = build_task(cfg.task)
+    device.check_fits(memory_needed(cfg, spec, task), dev, "this run", lower_hint(cfg))
+    with device.out_of_memory_as_error(lower_hint(cfg)):
+        parts = setup(cfg, spec, task, dev)
+    progress = Progress(curriculum_level=cfg.train.curriculum.start if _curriculum_on(cfg, task) else 1.0)
+    if checkpoint_state is not None:
+        progress = restore(parts, checkpoint_state, run_dir / "checkpoints" / "last.pt")
+    return Run(cfg, spec, parts, progress, run_dir, dev, warnings, resumed=checkpoint_state is not None)
+
+
+def train(
+    cfg: TrainConfig | dict | Any,
+    run_dir: str | Path | None = None,
+    *,
+    progress: bool = False,
+    checkpoint_state: dict[str, Any] | None = None,
+) -> RunResult:
+    """Trains as ``cfg`` says, writing everything to ``run_dir``; returns the run's result.
+
+    ``cfg``: a ``TrainConfig``, or data composed by ``ntm_cli.compose``. ``run_dir``: default
+    outputs/train/DATE/TIME. ``progress``: show a progress bar. ``checkpoint_state``: a loaded
+    checkpoint of this run to continue from (``ntm_cli.resume.resolve`` gives it). Raises
+    NtmError subclasses for bad input (before anything is written), and for a run that
+    diverges or runs out of memory.
+    """
+    return prepare(cfg, run_dir, checkpoint_state=checkpoint_state).run(progress)
+
+
+def _curriculum_on(cfg: TrainConfig, task: Task) -> bool:
+    return cfg.train.curriculum.enabled and bool(curriculum.ranges(task))
+
+
+class Run:
+    """One run, prepared: its config, parts and progress, and where it writes. ``run`` trains it."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        spec: ModelSpec,
+        parts: Parts,
+        progress: Progress,
+        run_dir: Path,
+        dev: torch.device,
+        warnings: list[str],
+        resumed: bool,
+    ) -> None:
+        self.cfg, self.spec, self.parts, self.progress = cfg, spec, parts, progress
+        self.run_dir, self.device, self.warnings, self.resumed = run_dir, dev, warnings, resumed
+        self.checkpoints = checkpoint.Checkpointer(run_dir / "checkpoints", cfg.train.keep_checkpoints)
+        self.parameters = sum(p.numel() for p in parts.model.parameters() if p.requires_grad)
+
+    def run(self, show_progress: bool = False) -> RunResult:
+        """Trains until the steps, the target, the time budget or a signal end the run."""
+        with (
+            rundir.log_file(self.run_dir / "train.log"),
+            stop_requests("this step") as stop,
+            device.out_of_memory_as_error(lower_hint(self.cfg)),
+        ):
+            for warning in self.warnings:
+                log.warning(warning)
+            return self._loop(show_progress, stop)
+
+    def _loop(self, show_progress: bool, stop: Any) -> RunResult:
+        cfg, t, p, parts, resumed = self.cfg, self.cfg.train, self.progress, self.parts, self.resumed
+        for leftover in checkpoint.remove_temporaries(self.run_dir / "checkpoints"):
+            log.info("removed %s, left by a run killed while writing it", leftover)
+        controller = f" controller={cfg.controller.name}" if self.spec.controller else ""
+        log.info(
+            "task=%s model=%s%s: %d parameters, device %s, run dir %s",
+            cfg.task.name,
+            cfg.model.name,
+            controller,
+            self.parameters,
+            self.device,
+            self.run_dir,
+        )
+        changed = changed_settings(cfg)
+        log.info("settings beyond the defaults: %s", ", ".join(changed) if changed else "none")
+        if resumed:
+            log.info("resumed at step %d (%d sequences, %.1f s so far)", p.step, p.sequences, p.wall_seconds)
+        sinks = Sinks(self.run_dir, t.steps, p.step, show_progress, p.step if resumed else None)
+        sums = metrics.TrainSums(parts.step.sequence_metrics, self.device)
+        logged_at, logged_sequences = time.perf_counter(), p.sequences
+        started = time.perf_counter() - p.wall_seconds
+        try:
+            while p.step < t.steps:
+                if stop.name is not None:
+                    p.ended_by = stop.name
+                    break
+                first_compiled = parts.step.step_fn is not None and p.step == 0
+                overrides = curriculum.overrides(parts.task, p.curriculum_level)
+                sums.add(parts.step(parts.task.sample(t.batch_size, parts.data, **overrides)))
+                if first_compiled:
+                    log.info(
+                        "compiled the time step (train.compile=true, %d time step(s) per call): first step took %.1f s",
+                        t.compile_steps,
+                        time.perf_counter() - started,
+                    )
+                p.step += 1
+                p.sequences += t.batch_size
+                sinks.step()
+                if p.step % t.log_every == 0:
+                    self.check_bad_steps()
+                    now = time.perf_counter()
+                    values = sums.read(t.batch_size)
+                    values["lr"] = parts.optimizer.param_groups[0]["lr"]
+                    values["sequences_per_second"] = (p.sequences - logged_sequences) / (now - logged_at)
+                    values["skipped_steps"] = p.skipped_steps
+                    if p.curriculum_level < 1.0:
+                        values["curriculum_level"] = p.curriculum_level
+                    sinks.write(metrics.TRAIN, p.step, values)
+                    if p.curriculum_level < 1.0:
+                        self.advance_curriculum(values["bit_errors_per_sequence"])
+                    logged_at, logged_sequences = now, p.sequences
+                p.wall_seconds = time.perf_counter() - started
+                out_of_time = t.max_seconds is not None and p.wall_seconds >= t.max_seconds
+                if p.step % t.eval_every == 0 or p.step == t.steps or out_of_time:
+                    if self.validate(sinks):
+                        p.ended_by = "target"
+                        break
+                    if out_of_time:
+                        p.ended_by = "time"
+                        break
+                if p.step % t.checkpoint_every == 0:
+                    self.save(["last.pt", self.checkpoints.periodic(p.step)], sinks)
+            else:
+                p.ended_by = "steps"
+        except DivergedError as ex:
+            sinks.close()
+            self.finish("diverged", error=str(ex))
+            raise
+        sinks.close()
+        p.wall_seconds = time.perf_counter() - started
+        self.save(["last.pt"], None)
+        stopped = p.ended_by in ("SIGINT", "SIGTERM")
+        result = self.finish("stopped" if stopped else "done")
+        if stopped:
+            log.warning(
+                "stopped by %s at step %d and saved %s; continue with: ntm train resume=%s",
+                p.ended_by,
+                p.step,
+                self.run_dir / "checkpoints" / "last.pt",
+                self.run_dir,
+            )
+        else:
+            v = p.validation or {}
+            log.info(
+                "stopped at step %d (%d sequences, %.1f s; ended by %s): validation %s%s",
+                p.step,
+                p.sequences,
+                p.wall_seconds,
+                p.ended_by,
+                metrics.format_values({k: x for k, x in v.items() if k != "step"}) or "none",
+                f"; solved at step {p.solved['step']}" if p.solved else "",
+            )
+            log.info("run folder %s; evaluate it with: ntm eval checkpoint=%s", self.run_dir, self.run_dir)
+        return result
+
+    def finish(self, status: str, error: str | None = None) -> RunResult:
+        """Writes metrics.json and returns the result."""
+        p = self.progress
+        out: dict[str, Any] = {"status": status, "ended_by": p.ended_by}
+        if error is not None:
+            out["error"] = error
+        out |= {
+            "steps": p.step,
+            "sequences": p.sequences,
+            "wall_seconds": round(p.wall_seconds, 3),
+            "parameters": self.parameters,
+            "validation": p.validation,
+            "best": p.best,
+            "curriculum_level": p.curriculum_level,
+            "skipped_steps": p.skipped_steps,
+        }
+        if p.solved is not None:
+            out.update({f"solved_at_{k}": v for k, v in p.solved.items()})
+        rundir.write_json(self.run_dir / "metrics.json", out)
+        signal = p.ended_by if status == "stopped" else None
+        return RunResult(self.run_dir, status, out, objective(out, self.cfg.objective), signal)
+
+    def state(self) -> dict[str, Any]:
+        parts = self.parts
+        return {
+            "config": plain(self.cfg),
+            "model": parts.model.state_dict(),
+            "optimizer": parts.optimizer.state_dict(),
+            "scheduler": None if parts.scheduler is None else parts.scheduler.state_dict(),
+            "rng": {"data": parts.data.get_state(), **checkpoint.rng_state()},
+            **dataclasses.asdict(self.progress),
+        }
+
+    def save(self, names: list[str], sinks: Sinks | None) -> None:
+        """Writes checkpoints ``names``; first flushes TensorBoard, so no event before a checkpoint is lost."""
+        if sinks is not None:
+            sinks.flush()
+        self.check_bad_steps()  # the skipped-step count the checkpoint records is up to date
+        self.checkpoints.save(self.state(), names)
+
+    def check_bad_steps(self) -> None:
+        """Reports the steps skipped since the last check; stops once train.max_bad_steps came in a row."""
+        bad, in_a_row = self.parts.step.bad_steps()
+        p = self.progress
+        p.bad_steps_in_a_row = in_a_row
+        if bad == 0:
+            return
+        p.skipped_steps += bad
+        log.warning(
+            "step %d: %d step(s) since the last check had a non-finite loss or gradient and were skipped "
+            "(%d in a row now)",
+            p.step,
+            bad,
+            in_a_row,
+        )
+        if in_a_row >= self.cfg.train.max_bad_steps:
+            p.ended_by = "non-finite"
+            last = self.run_dir / "checkpoints" / "last.pt"
+            kept = f"; {last} holds the last good state" if last.exists() else ""
+            raise DivergedError(
+                f"stopped at step {p.step}: {in_a_row} steps in a row had a non-finite loss or gradient, "
+                f"so none was applied{kept}; lower optimizer.lr or clip harder (train.clip_grad_norm) "
+                "and start a new run"
+            )
+
+    def advance_curriculum(self, train_bit_errors: float) -> None:
+        c, p = self.cfg.train.curriculum, self.progress
+        level = curriculum.advance(p.curriculum_level, c.step, train_bit_errors, c.threshold)
+        if level != p.curriculum_level:
+            p.curriculum_level = level
+            sizes = ", ".join(f"task.{k}={v}" for k, v in curriculum.overrides(self.parts.task, level).items())
+            log.info("step %d: curriculum level %.2f: %s", p.step, level, sizes or "the full ranges")
+
+    def validate(self, sinks: Sinks) -> bool:
+        """Validates, logs, keeps the best checkpoint, steps the schedule; True when the target is reached."""
+        cfg, t, p, parts = self.cfg, self.cfg.train, self.progress, self.parts
+        generator = data_generator(cfg.seed, "validation")  # the same sequences every time
+        values = metrics.measure(parts.model, parts.task, generator, t.val_sequences, cfg.eval.batch_size, self.device)
+        p.validation = {"step": p.step, **values}
+        sinks.write(metrics.VALIDATION, p.step, values)
+        # The schedule sees the validations every eval_every steps only, not the extra one at the end of a
+        # run: a run stopped and resumed then follows the same learning rates as one that never stopped.
+        if parts.scheduler is not None and p.step % t.eval_every == 0:
+            self.step_lr(values["cost_bits_per_sequence"])
+        reached = t.target_bit_errors is not None and values["bit_errors_per_sequence"] <= t.target_bit_errors
+        if reached and p.solved is None:
+            p.solved = {"step": p.step, "sequences": p.sequences, "seconds": round(p.wall_seconds, 3)}
+        key = parts.task.best_by
+        if p.best is None or values[key] < p.best[key]:
+            p.best = dict(p.validation)
+            self.save(["best.pt"], sinks)
+        return reached
+
+    def step_lr(self, cost: float) -> None:
+        """Feeds a validation cost to the plateau schedule; logs the learning rate when it falls."""
+        optimizer = self.parts.optimizer
+        before = optimizer.param_groups[0]["lr"]
+        self.parts.scheduler.step(cost)
+        after = optimizer.param_groups[0]["lr"]
+        if after != before:
+            patience = self.cfg.optimizer.plateau.patience
+            log.info(
+                "step %d: no improvement of the validation cost in %d validation(s); lr %.3g -> %.3g",
+                self.progress.step,
+                patience + 1,
+                before,
+                after,
+            )
