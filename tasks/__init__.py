@@ -25,7 +25,6 @@ TASKS: dict[str, type[Task]] = {
 }
 
 
-
 def task_class(name: str, target: str | None = None) -> type[Task]:
     """The generator class of ``task=NAME`` (``custom`` with ``task._target_``)."""
     if name != "custom":
