@@ -17,7 +17,7 @@ __version__ = "0.2.0"
 
 # Imported on first use: `import ntm_cli` stays cheap, and nothing runs at import.
 _EXPORTS = {
-    "compose": "ntm_cli.config",
+    "compose": "ntm_cli.composition",
     "train": "ntm_cli.training",
     "prepare": "ntm_cli.training",
     "evaluate": "ntm_cli.evaluation",

@@ -130,6 +130,22 @@ class Checkpointer:
         return f"step_{step:07d}.pt"
 
 
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source: object) -> None:
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError) as ex:
+        raise misfit(source, ex) from None
+
+
+def misfit(source: object, ex: Exception) -> CheckpointError:
+    """The error for a checkpoint whose weights do not fit the model its config describes."""
+    first = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
+    return CheckpointError(
+        f"{source} does not fit the model its config describes ({first[:200]}); it comes from another model "
+        "or ntm version: use it with the ntm that wrote it, or retrain"
+    )
+
+
 def rng_state() -> dict[str, Any]:
     """The global torch random states (CPU and every CUDA device)."""
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []

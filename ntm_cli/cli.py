@@ -23,7 +23,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ntm_cli import config, rundir, usage
+from ntm_cli import composition, rundir, usage
 from ntm_cli.errors import ConfigError, NtmError
 from ntm_cli.signals import EXIT_CODES
 from ntm_cli.sweep import SweepFailed, record_failure
@@ -51,7 +51,7 @@ class _Refused(SystemExit):
 def preset_problems(choices: dict[str, str | None]) -> list[str]:
     """A preset made for another task or model than the one chosen (``experiment=graves2014/copy task=ngram``)."""
     name = choices.get("experiment")
-    path = config.config_dir() / "experiment" / f"{name}.yaml"
+    path = composition.config_dir() / "experiment" / f"{name}.yaml"
     if not name or not path.is_file():
         return []
     made_for = {}
@@ -143,8 +143,8 @@ def _run_hydra(command: str, args: list[str], job: Callable[[DictConfig], object
 
     parser = get_args_parser()
     parsed = parser.parse_args(args)
-    parsed.overrides = config.normalize_overrides(parsed.overrides)
-    config.register_configs(parsed.overrides)
+    parsed.overrides = composition.normalize_overrides(parsed.overrides)
+    composition.register_configs(parsed.overrides)
     full_error = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # every exception reaches ``main``, which words it
     try:
@@ -152,7 +152,7 @@ def _run_hydra(command: str, args: list[str], job: Callable[[DictConfig], object
             args=parsed,
             args_parser=parser,
             task_function=job,
-            config_path=str(config.config_dir()),
+            config_path=str(composition.config_dir()),
             config_name=command,
         )
     except _Refused as ex:
@@ -184,7 +184,7 @@ def _resume(args: list[str]) -> int:
     flags = [a for a in rest if a.startswith("-")]
     if flags:
         raise ConfigError(f"resume takes overrides only, not {flags[0]}")
-    found = resume.resolve(path, config.normalize_overrides(rest))
+    found = resume.resolve(path, composition.normalize_overrides(rest))
     with rundir.console_logging():
         result = train(found.config, found.run_dir, progress=sys.stderr.isatty(), checkpoint_state=found.checkpoint)
     return EXIT_CODES[result.stop_signal] if result.status == "stopped" else 0
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     except (HydraException, OmegaConfBaseException) as ex:
         if show_traceback:
             raise
-        print(f"ntm {command}: error: {config.one_line(ex, command)}", file=sys.stderr)
+        print(f"ntm {command}: error: {composition.one_line(ex, command)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         raise

@@ -22,7 +22,7 @@ from ntm_cli.models import model_sizes, model_spec
 from ntm_cli.resume import saved_config
 from ntm_cli.signals import stop_requests
 from ntm_cli.tasks import Task, build_task
-from ntm_cli.training import data_generator, load_weights
+from ntm_cli.tasks.base import data_generator
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def load_model(cfg: EvalConfig, ckpt: dict[str, Any], source: Path, dev: torch.d
     lower = f"eval.batch_size={cfg.eval.batch_size}" + (" or eval.memory_n" if cfg.eval.memory_n else "")
     device.check_fits(need, dev, "this evaluation", lower)
     model = spec.build(train_cfg.model, train_cfg.controller, task.input_size, task.output_size).to(dev)
-    load_weights(model, state, source)
+    checkpoint.load_weights(model, state, source)
     return task, model, train_cfg, spec
 
 

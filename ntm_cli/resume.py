@@ -16,7 +16,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from ntm_cli import checkpoint
-from ntm_cli.config import TrainConfig, compose, plain, typed_train, validate_train
+from ntm_cli.composition import compose
+from ntm_cli.config import TrainConfig, plain, typed_train, validate_train
 from ntm_cli.errors import CheckpointError, ConfigError, NtmError
 
 # What a resumed run may change: how long and where it runs, never what it trains.

@@ -23,25 +23,17 @@ from typing import Any
 import torch
 
 from ntm_cli import checkpoint, curriculum, device, metrics, rundir
-from ntm_cli.config import TrainConfig, format_value, plain, typed_train, validate_train
-from ntm_cli.errors import CheckpointError, DivergedError
+from ntm_cli.config import TrainConfig, changed_settings, objective_value, plain, typed_train, validate_train
+from ntm_cli.errors import DivergedError
 from ntm_cli.models import ModelSpec, model_sizes, model_spec
-from ntm_cli.optim import OPTIMIZERS, build_optimizer, build_scheduler
+from ntm_cli.optim import build_optimizer, build_scheduler
 from ntm_cli.signals import stop_requests
 from ntm_cli.sinks import Sinks
 from ntm_cli.step import TrainStep, compiled_step
 from ntm_cli.tasks import Task, build_task
+from ntm_cli.tasks.base import data_generator
 
 log = logging.getLogger(__name__)
-
-# Data streams: every random draw of a run comes from one of these generators,
-# seeded from ``seed`` so that no two streams (or two seeds) share a sequence.
-_STREAMS = {"train": 0, "validation": 1, "eval": 2}
-
-
-def data_generator(seed: int, stream: str) -> torch.Generator:
-    """A CPU generator for the named data stream of run ``seed``."""
-    return torch.Generator().manual_seed(len(_STREAMS) * seed + _STREAMS[stream])
 
 
 @dataclass
@@ -108,11 +100,11 @@ def setup(cfg: TrainConfig, spec: ModelSpec, task: Task, dev: torch.device) -> P
 
 def restore(parts: Parts, ckpt: dict[str, Any], source: object) -> Progress:
     """Takes up a checkpoint's state: weights, optimizer, schedule, every random state; returns its progress."""
-    load_weights(parts.model, ckpt["model"], source)
+    checkpoint.load_weights(parts.model, ckpt["model"], source)
     try:
         parts.optimizer.load_state_dict(ckpt["optimizer"])
     except (RuntimeError, ValueError, KeyError) as ex:
-        raise misfit(source, ex) from None
+        raise checkpoint.misfit(source, ex) from None
     if parts.scheduler is not None and ckpt.get("scheduler") is not None:
         parts.scheduler.load_state_dict(ckpt["scheduler"])
     parts.data.set_state(ckpt["rng"]["data"])
@@ -120,22 +112,6 @@ def restore(parts: Parts, ckpt: dict[str, Any], source: object) -> Progress:
     progress = Progress.from_checkpoint(ckpt)
     parts.step.bad_in_a_row.fill_(progress.bad_steps_in_a_row)
     return progress
-
-
-def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source: object) -> None:
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, ValueError, KeyError) as ex:
-        raise misfit(source, ex) from None
-
-
-def misfit(source: object, ex: Exception) -> CheckpointError:
-    """The error for a checkpoint whose weights do not fit the model its config describes."""
-    first = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
-    return CheckpointError(
-        f"{source} does not fit the model its config describes ({first[:200]}); it comes from another model "
-        "or ntm version: use it with the ntm that wrote it, or retrain"
-    )
 
 
 def memory_needed(cfg: TrainConfig, spec: ModelSpec, task: Task) -> int:
@@ -152,38 +128,6 @@ def lower_hint(cfg: TrainConfig) -> str:
     if hasattr(cfg.model, "memory_n"):
         keys.append(f"model.memory_n={cfg.model.memory_n}")
     return " or ".join(keys) + f" (or eval.batch_size={cfg.eval.batch_size} for validation)"
-
-
-def changed_settings(cfg: TrainConfig) -> list[str]:
-    """``key=value`` for every setting that differs from its option's default (from a task config, a preset,
-    the command line): the run says what it changed, never silently."""
-    out: list[str] = []
-
-    def walk(value: Any, default: Any, prefix: str) -> None:
-        if dataclasses.is_dataclass(value):
-            for f in dataclasses.fields(value):
-                walk(getattr(value, f.name), getattr(default, f.name), f"{prefix}{f.name}.")
-        elif value != default:
-            out.append(f"{prefix[:-1]}={format_value(value)}")
-
-    defaults = TrainConfig(
-        task=type(cfg.task)(),
-        model=type(cfg.model)(),
-        optimizer=OPTIMIZERS[cfg.optimizer.name][0],
-        controller=type(cfg.controller)(name=cfg.controller.name),
-        device=type(cfg.device)(name=cfg.device.name),
-    )
-    walk(cfg, defaults, "")
-    return out
-
-
-def objective(result: dict[str, Any], key: str) -> float | None:
-    """The figure of metrics.json that ``objective`` names (None where the run has none, e.g. unsolved)."""
-    section, _, name = key.partition(".")
-    value = result.get(section, {}) if name else result.get(key)
-    if name:
-        value = (value or {}).get(name)
-    return None if value is None else float(value)
 
 
 def prepare(
@@ -382,7 +326,7 @@ class Run:
             out.update({f"solved_at_{k}": v for k, v in p.solved.items()})
         rundir.write_json(self.run_dir / "metrics.json", out)
         signal = p.ended_by if status == "stopped" else None
-        return RunResult(self.run_dir, status, out, objective(out, self.cfg.objective), signal)
+        return RunResult(self.run_dir, status, out, objective_value(out, self.cfg.objective), signal)
 
     def state(self) -> dict[str, Any]:
         parts = self.parts

@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from omegaconf import OmegaConf
 
-from ntm_cli import config
+from ntm_cli import composition, config, plugins
 
 USAGE = """usage: ntm {train,eval} [KEY=VALUE ...] [-m] [--cfg job] [--help]
 
@@ -69,7 +69,7 @@ def _options(group: str) -> list[str]:
 
 def _keys(cfg: object, schema: type, prefix: str = "") -> list[tuple[str, object, str]]:
     """(key, value, description) of every leaf of a typed config."""
-    helps = config.plugins.field_help(type(cfg)) or config.plugins.field_help(schema)
+    helps = plugins.field_help(type(cfg)) or plugins.field_help(schema)
     out = []
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
@@ -84,9 +84,9 @@ def command_help(command: str, overrides: Sequence[str]) -> str:
     """The help of ``ntm COMMAND``, with the values the given overrides lead to."""
     from hydra import compose, initialize_config_dir
 
-    overrides = config.normalize_overrides(overrides)
-    config.register_configs(overrides)
-    with initialize_config_dir(str(config.config_dir()), version_base=None, job_name=command):
+    overrides = composition.normalize_overrides(overrides)
+    composition.register_configs(overrides)
+    with initialize_config_dir(str(composition.config_dir()), version_base=None, job_name=command):
         composed = compose(command, overrides=list(overrides), return_hydra_config=True)
         choices = dict(composed.hydra.runtime.choices)
         groups = [(g, _options(g)) for g in GROUPS[command]]
@@ -102,9 +102,7 @@ def command_help(command: str, overrides: Sequence[str]) -> str:
         lines.append(f"  {group:<11} {', '.join(marked)}")
     if command == "train":
         typed = config.typed_train(composed)
-        from ntm_cli.training import changed_settings
-
-        changed = changed_settings(typed)
+        changed = config.changed_settings(typed)
         lines += ["", "Settings beyond the defaults (from the task's config, a preset or the command line):"]
         lines.append("  " + (", ".join(changed) if changed else "none"))
     else:

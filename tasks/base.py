@@ -107,6 +107,16 @@ def size_problems(task: object) -> list[str]:
     return out
 
 
+# Data streams: every random draw of a run comes from one of these generators,
+# seeded from ``seed`` so that no two streams (or two seeds) share a sequence.
+_STREAMS = {"train": 0, "validation": 1, "eval": 2}
+
+
+def data_generator(seed: int, stream: str) -> torch.Generator:
+    """A CPU generator for the named data stream of run ``seed``."""
+    return torch.Generator().manual_seed(len(_STREAMS) * seed + _STREAMS[stream])
+
+
 def place(values: torch.Tensor, offsets: torch.Tensor, valid: torch.Tensor, steps: int) -> torch.Tensor:
     """Puts each episode's rows at its own time offset in a zero tensor.
 

@@ -9,15 +9,12 @@ import pytest
 from conftest import every_option
 from omegaconf import OmegaConf
 
+from ntm_cli.composition import compose, config_dir, job_dirname, normalize_overrides
 from ntm_cli.config import (
     EvalConfig,
     TrainConfig,
-    compose,
-    config_dir,
     describe,
-    job_dirname,
     memory_fit,
-    normalize_overrides,
     plain,
     typed_train,
     validate_eval,

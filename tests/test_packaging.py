@@ -11,14 +11,15 @@ from pathlib import Path
 
 from conftest import every_option
 
-from ntm_cli.config import config_dir
+from ntm_cli.composition import config_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
 # Run with the wheel alone on the path: compose each option (the list comes from the source tree).
 COMPOSE_ALL = """
 import json, sys
-from ntm_cli.config import compose, config_dir, typed_train, validate_train
+from ntm_cli.composition import compose, config_dir
+from ntm_cli.config import typed_train, validate_train
 for overrides in json.loads(sys.argv[1]):
     validate_train(typed_train(compose("train", overrides)))
 print(config_dir())

@@ -9,8 +9,9 @@ import torch
 from conftest import SMALL, config, evaluate_run, run, tb_scalars
 
 from ntm_cli import metrics
+from ntm_cli.config import changed_settings
 from ntm_cli.errors import ConfigError, DivergedError, ResourceError
-from ntm_cli.training import changed_settings, train
+from ntm_cli.training import train
 
 
 def test_train_writes_a_complete_run_directory(trained_run):
