@@ -10,7 +10,7 @@ STAMP := $(VENV)/.ntm-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-all bench lint format clean
+.PHONY: help install train test test-all bench docs lint format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +34,9 @@ test-all: install ## Run every test, the slow ones too
 
 bench: install ## Run the benchmarks into bench/results/latest.json (options: ARGS="--quick --threads 1")
 	$(BIN)/python bench/bench.py $(ARGS)
+
+docs: install ## Rewrite the reference part of docs/configuration.md from the schemas and configs
+	$(BIN)/python -m ntm_cli.reference docs/configuration.md
 
 lint: install ## Check style with ruff
 	$(BIN)/ruff check .

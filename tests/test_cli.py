@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,19 @@ def test_the_real_command_trains_and_evaluates(tmp_path):
     result = json.loads((ev / "eval.json").read_text())
     assert result["complete"] and list(result["rows"]) == ["length 1-3", "length 5"]
     assert result["checkpoint"] == str((tmp_path / "run" / "checkpoints" / "best.pt").resolve())
+
+
+def test_a_notebook_trains_with_plain_function_calls(tmp_path):
+    """The package docstring's example, run as written: compose, train, evaluate, no Hydra runtime, no exit."""
+    import ntm_cli
+
+    example = ntm_cli.__doc__.split("::", 1)[1]
+    code = "\n".join(line[4:] for line in example.splitlines())
+    code += "\nassert result.status == 'done' and result.metrics['steps'] == 6\nprint('trained', result.run_dir)\n"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "trained runs/try" in proc.stdout
+    assert (tmp_path / "runs" / "try" / "metrics.json").is_file() and list((tmp_path / "runs" / "try" / "eval").iterdir())
 
 
 def test_version(ntm):
@@ -102,7 +116,7 @@ BAD_TRAIN_INPUTS = [
     (["model=transformer"], "unknown model 'transformer'"),
     (["optimizer=sgd"], "unknown optimizer 'sgd'"),
     (["device=tpu"], "unknown device 'tpu'"),
-    (["hydra/launcher=joblib"], "unknown hydra/launcher 'joblib'"),
+    (["hydra/launcher=joblib"], "joblib needs Hydra's plugin: pip install hydra-joblib-launcher"),
     (["trian.steps=5"], "unknown key 'trian.steps'"),
     (["+foo=1"], "unknown key 'foo'"),
     (["train.steps=abc"], "train.steps"),

@@ -214,3 +214,16 @@ def test_the_papers_settings_fit_their_memory():
 
 def test_configs_are_found_beside_the_package_in_a_source_checkout():
     assert config_dir() == Path(__file__).resolve().parents[1] / "conf"
+
+
+def test_the_configuration_reference_is_current(tmp_path):
+    """docs/configuration.md's reference part is what `make docs` writes from today's schemas and configs."""
+    import shutil
+
+    from ntm_cli import reference
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    copy = tmp_path / "configuration.md"
+    shutil.copy(page, copy)
+    assert not reference.rewrite(copy), "docs/configuration.md is out of date: run `make docs`"
+    assert "| `train.steps` | `10000` | optimizer steps to train in all |" in copy.read_text()

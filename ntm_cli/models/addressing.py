@@ -9,8 +9,7 @@ M(i) for that word; the equations below do too.
 Why M before N: every loop over memory then runs along the N locations
 (128 in the paper), which the CPU's vector units take 16 at a time, and not
 along a word of M = 20, which leaves a masked tail of 4 and needs one
-horizontal sum per location. The compiled training step at batch 128 took
-8-11% less time this way in two A/B runs (README, "Speed").
+horizontal sum per location (docs/speed.md has the measurement).
 
 The sums over locations and over the word are written as broadcast products
 and ``sum``, not as batched matrix products: the matrices are tiny (one row
