@@ -5,8 +5,8 @@ In a notebook or a script, a run is a plain function call::
     from ntm_cli import compose, evaluate, train
 
     result = train(compose("train", ["experiment=debug", "task=copy"]), run_dir="runs/try")
-    result.metrics["validation"]            # what metrics.json holds
-    evaluate(compose("eval", [f"checkpoint={result.run_dir}"]))
+    result.status, result.metrics["validation"]     # "done", what metrics.json holds
+    evaluate(compose("eval", ["checkpoint=runs/try", "eval.num_sequences=100"])).result["rows"]
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,14 +47,12 @@ def test_the_real_command_trains_and_evaluates(tmp_path):
     assert result["checkpoint"] == str((tmp_path / "run" / "checkpoints" / "best.pt").resolve())
 
 
-def test_a_notebook_trains_with_plain_function_calls(tmp_path):
-    """The package docstring's example, run as written: compose, train, evaluate, no Hydra runtime, no exit."""
-    import ntm_cli
-
-    example = ntm_cli.__doc__.split("::", 1)[1]
-    code = "\n".join(line[4:] for line in example.splitlines())
-    code += "\nassert result.status == 'done' and result.metrics['steps'] == 6\nprint('trained', result.run_dir)\n"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+def test_the_readmes_python_example_runs_as_written(tmp_path):
+    """The README's example: compose, train, evaluate, in one Python process, with no Hydra runtime and no exit."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (example,) = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    check = "\nassert result.status == 'done' and result.metrics['steps'] == 6\nprint('trained', result.run_dir)\n"
+    proc = subprocess.run([sys.executable, "-c", example + check], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "trained runs/try" in proc.stdout
     assert (tmp_path / "runs" / "try" / "metrics.json").is_file() and list((tmp_path / "runs" / "try" / "eval").iterdir())
