@@ -15,6 +15,7 @@ from hydra.errors import HydraException
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from ntm_cli import rundir
 from ntm_cli.config import EvalConfig, TrainConfig, type_problem
 from ntm_cli.device import DEVICES, DeviceConfig
 from ntm_cli.errors import ConfigError
@@ -50,13 +51,6 @@ def job_dirname(overrides: str, job_number: int) -> str:
     return f"job{job_number}-{hashlib.sha1(overrides.encode()).hexdigest()[:10]}"
 
 
-def eval_dir(checkpoint: str) -> str:
-    """Where ``ntm eval`` writes by default: RUN/eval for a checkpoint of run RUN, else outputs/eval."""
-    path = Path(checkpoint)
-    run = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
-    return str(run / "eval") if run is not None else "outputs/eval"
-
-
 def _override_value(overrides: Sequence[str], key: str) -> str | None:
     values = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == key and "=" in o]
     return values[-1] if values else None
@@ -71,7 +65,7 @@ def register_configs(overrides: Sequence[str] = ()) -> None:
     ``task=custom`` and ``model=custom``.
     """
     OmegaConf.register_new_resolver("job_dirname", job_dirname, replace=True)
-    OmegaConf.register_new_resolver("eval_dir", eval_dir, replace=True)
+    OmegaConf.register_new_resolver("eval_dir", lambda path: str(rundir.evaluations(path)), replace=True)
     cs = ConfigStore.instance()
     cs.store(group="schema", name="train", node=TrainConfig)
     cs.store(group="schema", name="eval", node=EvalConfig)

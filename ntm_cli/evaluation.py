@@ -95,7 +95,7 @@ def evaluate(cfg: EvalConfig | dict | Any, run_dir: str | Path | None = None) ->
     protocol = task.eval_rows(
         lengths=cfg.eval.lengths or train_cfg.eval.lengths, repeats=cfg.eval.repeats or train_cfg.eval.repeats
     )
-    run_dir = Path(run_dir) if run_dir is not None else checkpoint.run_of(source) / "eval" / rundir.stamp()
+    run_dir = Path(run_dir) if run_dir is not None else rundir.evaluations(cfg.checkpoint) / rundir.stamp()
     rows = {task.train_range: {}, **protocol}
     result: dict[str, Any] = {
         "checkpoint": str(source.resolve()),

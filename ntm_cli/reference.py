@@ -59,7 +59,8 @@ def reference() -> str:
         lines += [f"### `task={name}`", "", "| key | default | what it does |", "|---|---|---|"]
         lines += _rows(_leaves(cfg.task, "task."))
         changed = [c for c in config.changed_settings(cfg) if not c.startswith("task.")]
-        lines += ["", f"With the default model, its config (and tuned/, where there is one) changes: {', '.join(f'`{c}`' for c in changed) if changed else 'nothing'}."]
+        changes = ", ".join(f"`{c}`" for c in changed) if changed else "nothing"
+        lines += ["", f"With the default model, its config (and tuned/, where there is one) changes: {changes}."]
         if demand is not None:
             lines.append(f"An episode holds up to {demand.vectors} vectors of {demand.size} values at once.")
         lines.append("")
@@ -78,8 +79,8 @@ def reference() -> str:
     for name, (defaults, _) in OPTIMIZERS.items():
         own = [(k, v) for k, v, _ in _leaves(defaults, "optimizer.") if v != dict(_keys_of(base.optimizer))[k]]
         lines.append(f"| `optimizer={name}` | {', '.join(f'`{k}={config.format_value(v)}`' for k, v in own) or '-'} |")
-    lines += ["", "## Presets (`experiment=NAME`)", "", "| preset | task, model | what it sets beyond the defaults | parameters |"]
-    lines.append("|---|---|---|---|")
+    lines += ["", "## Presets (`experiment=NAME`)", ""]
+    lines += ["| preset | task, model | what it sets beyond the defaults | parameters |", "|---|---|---|---|"]
     conf = composition.config_dir()
     for path in sorted((conf / "experiment").rglob("*.yaml")):
         name = path.relative_to(conf / "experiment").with_suffix("").as_posix()

@@ -37,6 +37,13 @@ def stamp() -> str:
     return datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
 
 
+def evaluations(checkpoint: str | Path) -> Path:
+    """Where ``ntm eval`` writes by default: RUN/eval for run RUN or one of its checkpoints, else outputs/eval."""
+    path = Path(checkpoint)
+    run = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
+    return run / "eval" if run is not None else Path("outputs") / "eval"
+
+
 def holds_run(run_dir: Path) -> bool:
     return (run_dir / "checkpoints" / "last.pt").exists()
 

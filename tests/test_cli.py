@@ -55,7 +55,8 @@ def test_the_readmes_python_example_runs_as_written(tmp_path):
     proc = subprocess.run([sys.executable, "-c", example + check], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "trained runs/try" in proc.stdout
-    assert (tmp_path / "runs" / "try" / "metrics.json").is_file() and list((tmp_path / "runs" / "try" / "eval").iterdir())
+    run = tmp_path / "runs" / "try"
+    assert (run / "metrics.json").is_file() and list((run / "eval").iterdir())
 
 
 def test_version(ntm):
