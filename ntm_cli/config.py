@@ -21,7 +21,7 @@ from ntm_cli import metrics, plugins
 from ntm_cli.checks import positive
 from ntm_cli.device import DeviceConfig
 from ntm_cli.errors import ConfigError
-from ntm_cli.models import model_spec
+from ntm_cli.models import model_spec, spec_of
 from ntm_cli.models.controllers import ControllerConfig
 from ntm_cli.optim import OPTIMIZERS, OptimizerConfig
 from ntm_cli.tasks import build_task, task_schema
@@ -296,7 +296,7 @@ def objective_problems(objective: str) -> list[str]:
 
 def validate_train(cfg: TrainConfig) -> list[str]:
     """Raises ConfigError naming every out-of-range or inconsistent value at once; returns warnings."""
-    spec = model_spec(cfg.model.name, getattr(cfg.model, "_target_", None))
+    spec = spec_of(cfg.model)
     task = build_task(cfg.task)
     problems = task.problems() + cfg.model.problems() + cfg.optimizer.problems() + cfg.optimizer.plateau.problems()
     problems += cfg.device.problems() + cfg.train.problems() + cfg.eval.problems() + objective_problems(cfg.objective)

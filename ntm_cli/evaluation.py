@@ -18,7 +18,7 @@ import torch
 from ntm_cli import checkpoint, device, metrics, rundir
 from ntm_cli.config import EvalConfig, plain, typed_eval, validate_eval
 from ntm_cli.errors import ConfigError
-from ntm_cli.models import model_sizes, model_spec
+from ntm_cli.models import model_sizes, spec_of
 from ntm_cli.resume import saved_config
 from ntm_cli.signals import stop_requests
 from ntm_cli.tasks import Task, build_task
@@ -55,7 +55,7 @@ def load_model(cfg: EvalConfig, ckpt: dict[str, Any], source: Path, dev: torch.d
     """The checkpoint's task, its model (with eval.memory_n locations where asked), its training config and
     model spec. Refuses, before building it, a model whose evaluation would not fit in memory."""
     train_cfg = saved_config(ckpt, source)
-    spec = model_spec(train_cfg.model.name, getattr(train_cfg.model, "_target_", None))
+    spec = spec_of(train_cfg.model)
     task = build_task(train_cfg.task)
     state = ckpt["model"]
     if cfg.eval.memory_n is not None:

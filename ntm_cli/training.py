@@ -25,7 +25,7 @@ import torch
 from ntm_cli import checkpoint, curriculum, device, metrics, rundir
 from ntm_cli.config import TrainConfig, changed_settings, objective_value, plain, typed_train, validate_train
 from ntm_cli.errors import DivergedError
-from ntm_cli.models import ModelSpec, model_sizes, model_spec
+from ntm_cli.models import ModelSpec, model_sizes, spec_of
 from ntm_cli.optim import build_optimizer, build_scheduler
 from ntm_cli.signals import stop_requests
 from ntm_cli.sinks import Sinks
@@ -147,7 +147,7 @@ def prepare(
     if checkpoint_state is None:
         rundir.ensure_new(run_dir)
     dev = device.resolve_device(cfg.device)
-    spec = model_spec(cfg.model.name, getattr(cfg.model, "_target_", None))
+    spec = spec_of(cfg.model)
     task = build_task(cfg.task)
     device.check_fits(memory_needed(cfg, spec, task), dev, "this run", lower_hint(cfg))
     with device.out_of_memory_as_error(lower_hint(cfg)):
@@ -212,7 +212,9 @@ class Run:
 
     def _loop(self, show_progress: bool, stop: Any) -> RunResult:
         cfg, t, p, parts, resumed = self.cfg, self.cfg.train, self.progress, self.parts, self.resumed
-        for leftover in checkpoint.remove_temporaries(self.run_dir / "checkpoints"):
+        for leftover in checkpoint.remove_temporaries(self.run_dir / "checkpoints") + checkpoint.remove_temporaries(
+            self.run_dir
+        ):
             log.info("removed %s, left by a run killed while writing it", leftover)
         controller = f" controller={cfg.controller.name}" if self.spec.controller else ""
         log.info(

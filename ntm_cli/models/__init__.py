@@ -116,3 +116,8 @@ def model_spec(name: str, target: str | None = None) -> ModelSpec:
     if name not in MODELS:
         raise ConfigError(f"model={name} is not known; use one of: {', '.join([*MODELS, 'custom'])}")
     return MODELS[name]
+
+
+def spec_of(cfg: Any) -> ModelSpec:
+    """The spec of a typed model config (``model_spec`` by its name and, for ``custom``, its class)."""
+    return model_spec(cfg.name, getattr(cfg, "_target_", None))
