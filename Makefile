@@ -26,11 +26,12 @@ $(STAMP): setup.cfg pyproject.toml
 train: install ## Train an NTM on copy with the defaults (extra overrides: ARGS="seed=1")
 	$(BIN)/ntm train task=copy $(ARGS)
 
+# One pytest worker per core; each test runs torch on one thread, so workers x threads stay within the cores.
 test: install ## Run the fast tests (a few minutes)
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n auto $(ARGS)
 
 test-all: install ## Run every test, the slow ones too
-	$(BIN)/python -m pytest -q -m "slow or not slow" $(ARGS)
+	$(BIN)/python -m pytest -q -n auto -m "slow or not slow" $(ARGS)
 
 bench: install ## Run the benchmarks into bench/results/latest.json (options: ARGS="--quick --threads 1")
 	$(BIN)/python bench/bench.py $(ARGS)

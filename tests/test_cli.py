@@ -29,9 +29,14 @@ def one_error_line(err: str, command: str = "train") -> str:
     return lines[0]
 
 
-def test_the_real_command_trains_and_evaluates(tmp_path):
-    """The console script end to end: a run, then `ntm eval` of its directory, writing beside it."""
-    proc = run_ntm("train", *DEBUG, "hydra.run.dir=run", cwd=tmp_path)
+def test_the_real_command_trains_and_evaluates_a_task_from_the_working_directory(tmp_path):
+    """The console script end to end, on docs/extending.md's task: its folder is first on the script's sys.path,
+    and a module beside the user must still import. Then `ntm eval` of the run directory, writing beside it."""
+    from test_plugins import user_files
+
+    user_files(tmp_path)
+    args = ["task=custom", "task._target_=my_tasks.Parity", "experiment=debug", "hydra.run.dir=run"]
+    proc = run_ntm("train", *args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert f"evaluate it with: ntm eval checkpoint={tmp_path / 'run'}" in proc.stdout
     assert sorted(p.name for p in (tmp_path / "run" / ".hydra").iterdir()) == [
@@ -39,11 +44,11 @@ def test_the_real_command_trains_and_evaluates(tmp_path):
         "hydra.yaml",
         "overrides.yaml",
     ]
-    proc = run_ntm("eval", "checkpoint=run", "eval.lengths=[5]", "eval.num_sequences=4", cwd=tmp_path)
+    proc = run_ntm("eval", "checkpoint=run", "eval.lengths=[9]", "eval.num_sequences=4", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     (ev,) = (tmp_path / "run" / "eval").iterdir()
     result = json.loads((ev / "eval.json").read_text())
-    assert result["complete"] and list(result["rows"]) == ["length 1-3", "length 5"]
+    assert result["complete"] and list(result["rows"]) == ["bits 6", "9 bits"]
     assert result["checkpoint"] == str((tmp_path / "run" / "checkpoints" / "best.pt").resolve())
 
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import evaluate_run, run, run_ntm, tb_scalars
+from conftest import evaluate_run, run, tb_scalars
 
 from ntm_cli import metrics
 
@@ -62,15 +62,6 @@ def test_a_users_task_is_described_and_checked_like_ours(ntm, tmp_path):
     assert code == 2 and "unknown key 'task.bitz'" in err
     code, _, err = ntm("train", "task=custom", "task._target_=my_models.GRUModel")
     assert code == 2 and "is not a task: make it a dataclass that subclasses ntm_cli.tasks.Task" in err
-
-
-def test_the_real_command_finds_a_task_in_the_working_directory(tmp_path):
-    """The console script's own folder is first on its sys.path; a module beside the user must still import."""
-    user_files(tmp_path)
-    (train_args, _) = commands("my_tasks")
-    proc = run_ntm(*train_args, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads((tmp_path / "runs" / "parity" / "metrics.json").read_text())["status"] == "done"
 
 
 def test_a_metric_is_one_entry(tmp_path, monkeypatch):
