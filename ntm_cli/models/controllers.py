@@ -90,6 +90,11 @@ class ControllerConfig:
         return choice("controller", self.name, CONTROLLERS) + positive(self, "controller")
 
 
+def controller_arguments(cfg: ControllerConfig) -> dict[str, object]:
+    """A controller config as the memory models' constructor arguments."""
+    return {"controller": cfg.name, "hidden_size": cfg.hidden_size, "controller_layers": cfg.layers}
+
+
 def build_controller(name: str, input_size: int, hidden_size: int, layers: int) -> nn.Module:
     """Builds the controller called ``name`` (a key of ``CONTROLLERS``)."""
     return CONTROLLERS[name](input_size, hidden_size, layers)

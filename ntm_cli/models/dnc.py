@@ -30,7 +30,7 @@ from torch import nn
 
 from ntm_cli.checks import positive
 from ntm_cli.models import addressing
-from ntm_cli.models.controllers import ControllerConfig, ControllerState, build_controller
+from ntm_cli.models.controllers import ControllerConfig, ControllerState, build_controller, controller_arguments
 from ntm_cli.models.recurrent import Chunked, StepFn, unroll
 
 # Every memory cell starts at this value: a small constant keeps the cosine's
@@ -307,9 +307,7 @@ def build_dnc(cfg: DNCConfig, controller: ControllerConfig, input_size: int, out
     return DNC(
         input_size,
         output_size,
-        controller=controller.name,
-        hidden_size=controller.hidden_size,
-        controller_layers=controller.layers,
+        **controller_arguments(controller),
         memory_n=cfg.memory_n,
         memory_m=cfg.memory_m,
         read_heads=cfg.read_heads,

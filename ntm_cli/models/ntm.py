@@ -24,7 +24,7 @@ from torch import nn
 
 from ntm_cli.checks import choice, positive
 from ntm_cli.models import addressing
-from ntm_cli.models.controllers import ControllerConfig, ControllerState, build_controller
+from ntm_cli.models.controllers import ControllerConfig, ControllerState, build_controller, controller_arguments
 from ntm_cli.models.recurrent import Chunked, StepFn, unroll
 
 MEMORY_INITS = ("constant", "learned", "random")
@@ -219,9 +219,7 @@ def build_ntm(cfg: NTMConfig, controller: ControllerConfig, input_size: int, out
     return NTM(
         input_size,
         output_size,
-        controller=controller.name,
-        hidden_size=controller.hidden_size,
-        controller_layers=controller.layers,
+        **controller_arguments(controller),
         memory_n=cfg.memory_n,
         memory_m=cfg.memory_m,
         read_heads=cfg.read_heads,
