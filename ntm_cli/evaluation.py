@@ -18,7 +18,7 @@ import torch
 from ntm_cli import checkpoint, device, metrics, rundir
 from ntm_cli.config import EvalConfig, plain, typed_eval, validate_eval
 from ntm_cli.errors import ConfigError
-from ntm_cli.models import model_sizes, spec_of
+from ntm_cli.models import spec_of
 from ntm_cli.resume import saved_config
 from ntm_cli.signals import stop_requests
 from ntm_cli.tasks import Task, build_task
@@ -68,12 +68,11 @@ def load_model(cfg: EvalConfig, ckpt: dict[str, Any], source: Path, dev: torch.d
         except ValueError as ex:
             raise ConfigError(str(ex)) from None
         train_cfg.model.memory_n = cfg.eval.memory_n
-    parameters, state_bytes = model_sizes(
-        spec, train_cfg.model, train_cfg.controller, task.input_size, task.output_size
-    )
-    need = device.inference_bytes(parameters, state_bytes, cfg.eval.batch_size)
-    lower = f"eval.batch_size={cfg.eval.batch_size}" + (" or eval.memory_n" if cfg.eval.memory_n else "")
-    device.check_fits(need, dev, "this evaluation", lower)
+    if spec.sizes is not None:
+        parameters, floats = spec.sizes(train_cfg.model, train_cfg.controller, task.input_size, task.output_size)
+        need = device.inference_bytes(parameters, 4 * floats, cfg.eval.batch_size)
+        lower = f"eval.batch_size={cfg.eval.batch_size}" + (" or eval.memory_n" if cfg.eval.memory_n else "")
+        device.check_fits(need, dev, "this evaluation", lower)
     model = spec.build(train_cfg.model, train_cfg.controller, task.input_size, task.output_size).to(dev)
     checkpoint.load_weights(model, state, source)
     return task, model, train_cfg, spec

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ntm_cli import composition, config
-from ntm_cli.models import MODELS, model_sizes, model_spec
+from ntm_cli.models import MODELS, model_spec
 from ntm_cli.optim import OPTIMIZERS
 from ntm_cli.tasks import TASKS, build_task
 
@@ -68,7 +68,7 @@ def reference() -> str:
     for name in MODELS:
         cfg = _typed(f"model={name}")
         spec = model_spec(name)
-        parameters, _ = model_sizes(spec, cfg.model, cfg.controller, 9, 8)
+        parameters, _ = spec.sizes(cfg.model, cfg.controller, 9, 8)
         uses = "with the controller below" if spec.controller else "no controller"
         lines += [f"### `model={name}` ({uses}; {parameters:,} parameters on copy)", ""]
         lines += ["| key | default | what it does |", "|---|---|---|", *_rows(_leaves(cfg.model, "model.")), ""]
@@ -87,7 +87,7 @@ def reference() -> str:
         cfg = _typed(f"experiment={name}")
         spec = model_spec(cfg.model.name)
         task = build_task(cfg.task)
-        parameters, _ = model_sizes(spec, cfg.model, cfg.controller, task.input_size, task.output_size)
+        parameters, _ = spec.sizes(cfg.model, cfg.controller, task.input_size, task.output_size)
         settings = ", ".join(f"`{c}`" for c in config.changed_settings(cfg))
         choices = [f"task={cfg.task.name}", f"model={cfg.model.name}"]
         choices += [f"controller={cfg.controller.name}"] if spec.controller else []

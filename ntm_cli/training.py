@@ -25,7 +25,7 @@ import torch
 from ntm_cli import checkpoint, curriculum, device, metrics, rundir
 from ntm_cli.config import TrainConfig, changed_settings, objective_value, plain, typed_train, validate_train
 from ntm_cli.errors import DivergedError
-from ntm_cli.models import ModelSpec, model_sizes, spec_of
+from ntm_cli.models import ModelSpec, spec_of
 from ntm_cli.optim import build_optimizer, build_scheduler
 from ntm_cli.signals import stop_requests
 from ntm_cli.sinks import Sinks
@@ -116,7 +116,10 @@ def restore(parts: Parts, ckpt: dict[str, Any], source: object) -> Progress:
 
 def memory_needed(cfg: TrainConfig, spec: ModelSpec, task: Task) -> int:
     """A low estimate of the bytes training needs (the longer of 16 sampled episodes sets the time steps)."""
-    parameters, state_bytes = model_sizes(spec, cfg.model, cfg.controller, task.input_size, task.output_size)
+    if spec.sizes is None:  # a user's model: nothing known before it is built
+        return 0
+    parameters, state = spec.sizes(cfg.model, cfg.controller, task.input_size, task.output_size)
+    state_bytes = 4 * state
     time_steps = task.sample(16, torch.Generator().manual_seed(0)).inputs.shape[0]
     train = device.training_bytes(parameters, state_bytes, cfg.train.batch_size, time_steps)
     return max(train, device.inference_bytes(parameters, state_bytes, cfg.eval.batch_size))

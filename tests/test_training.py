@@ -221,3 +221,31 @@ def test_an_allocation_failure_becomes_one_line_naming_the_key(tmp_path, monkeyp
     monkeypatch.setattr(step.TrainStep, "__call__", fail)
     with pytest.raises(ResourceError, match=r"out of memory .*lower train.batch_size=4 or model.memory_n=8"):
         run(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["controller=feedforward", "model.read_heads=2", "model.write_heads=3", "model.shift_range=2"],
+        ["model.memory_init=learned", "controller.layers=2"],
+        ["model=dnc", "model.read_heads=3"],
+        ["model=lstm", "model.layers=2", "model.hidden_size=32"],
+        ["task=priority_sort"],
+    ],
+)
+def test_a_models_sizes_are_known_before_it_is_built(overrides):
+    """The memory check counts parameters and state without building the model: the counts are exact."""
+    from ntm_cli import compose
+    from ntm_cli.config import typed_train
+    from ntm_cli.models import spec_of
+    from ntm_cli.tasks import build_task
+
+    cfg = typed_train(compose("train", overrides))
+    spec, task = spec_of(cfg.model), build_task(cfg.task)
+    model = spec.build(cfg.model, cfg.controller, task.input_size, task.output_size)
+    state = model.initial_state(1)
+    leaves = state if not hasattr(state, "_fields") else [*state[0], *state[1:]]
+    floats = sum(t.numel() for t in leaves if isinstance(t, torch.Tensor))
+    expected = (sum(p.numel() for p in model.parameters()), floats)
+    assert spec.sizes(cfg.model, cfg.controller, task.input_size, task.output_size) == expected

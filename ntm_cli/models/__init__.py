@@ -24,9 +24,9 @@ from torch import nn
 from ntm_cli import plugins
 from ntm_cli.errors import ConfigError
 from ntm_cli.models.controllers import ControllerConfig
-from ntm_cli.models.dnc import DNCConfig, build_dnc
-from ntm_cli.models.lstm import LSTMConfig, build_lstm
-from ntm_cli.models.ntm import NTMConfig, build_ntm, resize_memory
+from ntm_cli.models.dnc import DNCConfig, build_dnc, dnc_sizes
+from ntm_cli.models.lstm import LSTMConfig, build_lstm, lstm_sizes
+from ntm_cli.models.ntm import NTMConfig, build_ntm, ntm_sizes, resize_memory
 
 
 class ModelSpec(NamedTuple):
@@ -34,12 +34,15 @@ class ModelSpec(NamedTuple):
 
     config: the dataclass of the ``model.*`` keys (a ``name`` field, and ``problems()`` for range checks);
     build: (model config, controller config, input size, output size) -> the module;
+    sizes: (the same arguments) -> (parameters, state floats per sequence), computed without building the
+        model, so that a run too big for the machine is refused before it allocates anything;
     controller: whether the ``controller`` group applies;
     resize: a state dict adapted to another ``memory_n`` (``ntm eval eval.memory_n=N``), where the model can.
     """
 
     config: type
     build: Callable[[Any, ControllerConfig, int, int], nn.Module]
+    sizes: Callable[[Any, ControllerConfig, int, int], tuple[int, int]] | None = None
     controller: bool = True
     resize: Callable[[dict[str, torch.Tensor], int], dict[str, torch.Tensor]] | None = None
 
@@ -50,9 +53,9 @@ def _same_state(state: dict[str, torch.Tensor], memory_n: int) -> dict[str, torc
 
 
 MODELS: dict[str, ModelSpec] = {
-    "ntm": ModelSpec(NTMConfig, build_ntm, resize=resize_memory),
-    "dnc": ModelSpec(DNCConfig, build_dnc, resize=_same_state),
-    "lstm": ModelSpec(LSTMConfig, build_lstm, controller=False),
+    "ntm": ModelSpec(NTMConfig, build_ntm, ntm_sizes, resize=resize_memory),
+    "dnc": ModelSpec(DNCConfig, build_dnc, dnc_sizes, resize=_same_state),
+    "lstm": ModelSpec(LSTMConfig, build_lstm, lstm_sizes, controller=False),
 }
 
 
@@ -89,22 +92,6 @@ def user_model_spec(target: str) -> ModelSpec:
     schema.problems = lambda self: []
     schema.__doc__ = cls.__doc__
     return ModelSpec(schema, build, controller=False)
-
-
-def model_sizes(spec: ModelSpec, cfg: Any, controller: ControllerConfig, input_size: int, output_size: int):
-    """(parameters, bytes of one sequence's recurrent state) of the model ``cfg`` describes, built on the
-    meta device: no memory is taken, whatever the sizes."""
-    with torch.device("meta"):
-        model = spec.build(cfg, controller, input_size, output_size)
-        state = model.initial_state(1)
-    parameters = sum(p.numel() for p in model.parameters())
-
-    def size(tree: Any) -> int:
-        if isinstance(tree, torch.Tensor):
-            return tree.numel() * tree.element_size()
-        return sum(size(t) for t in tree) if isinstance(tree, (tuple, list)) else 0
-
-    return parameters, size(state)
 
 
 def model_spec(name: str, target: str | None = None) -> ModelSpec:

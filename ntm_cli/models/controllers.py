@@ -90,6 +90,15 @@ class ControllerConfig:
         return choice("controller", self.name, CONTROLLERS) + positive(self, "controller")
 
 
+def controller_sizes(cfg: ControllerConfig, input_size: int) -> tuple[int, int]:
+    """(parameters, state floats per sequence) of the controller ``cfg`` describes, without building it."""
+    h, layers = cfg.hidden_size, cfg.layers
+    if cfg.name == "feedforward":
+        return sum((input_size if i == 0 else h) * h + h for i in range(layers)), 0
+    weights = sum(4 * h * ((input_size if i == 0 else h) + h) + 8 * h for i in range(layers))
+    return weights + 2 * h * layers, 2 * h * layers
+
+
 def controller_arguments(cfg: ControllerConfig) -> dict[str, object]:
     """A controller config as the memory models' constructor arguments."""
     return {"controller": cfg.name, "hidden_size": cfg.hidden_size, "controller_layers": cfg.layers}

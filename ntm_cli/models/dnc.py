@@ -30,7 +30,13 @@ from torch import nn
 
 from ntm_cli.checks import positive
 from ntm_cli.models import addressing
-from ntm_cli.models.controllers import ControllerConfig, ControllerState, build_controller, controller_arguments
+from ntm_cli.models.controllers import (
+    ControllerConfig,
+    ControllerState,
+    build_controller,
+    controller_arguments,
+    controller_sizes,
+)
 from ntm_cli.models.recurrent import Chunked, StepFn, unroll
 
 # Every memory cell starts at this value: a small constant keeps the cosine's
@@ -300,6 +306,14 @@ class DNCConfig:
 
     def problems(self) -> list[str]:
         return positive(self, "model")
+
+
+def dnc_sizes(cfg: DNCConfig, controller: ControllerConfig, input_size: int, output_size: int) -> tuple[int, int]:
+    """(parameters, state floats per sequence) of the DNC ``cfg`` describes, without building it."""
+    n, w, r = cfg.memory_n, cfg.memory_m, cfg.read_heads
+    weights, state = controller_sizes(controller, input_size + r * w)
+    weights += (controller.hidden_size + 1) * interface_size(r, w) + (controller.hidden_size + r * w + 1) * output_size
+    return weights + r * w, state + r * w + w * n + r * n + 3 * n + n * n
 
 
 def build_dnc(cfg: DNCConfig, controller: ControllerConfig, input_size: int, output_size: int) -> DNC:

@@ -80,6 +80,13 @@ class LSTMConfig:
         return positive(self, "model")
 
 
+def lstm_sizes(cfg: LSTMConfig, controller: object, input_size: int, output_size: int) -> tuple[int, int]:
+    """(parameters, state floats per sequence) of the baseline ``cfg`` describes, without building it."""
+    h, layers = cfg.hidden_size, cfg.layers
+    weights = sum(4 * h * ((input_size if i == 0 else h) + h) + 8 * h for i in range(layers))
+    return weights + 2 * h * layers + (h + 1) * output_size, 2 * h * layers
+
+
 def build_lstm(cfg: LSTMConfig, controller: object, input_size: int, output_size: int) -> LSTMBaseline:
     """The baseline a config describes; ``controller`` does not apply to it."""
     return LSTMBaseline(input_size, output_size, hidden_size=cfg.hidden_size, layers=cfg.layers)

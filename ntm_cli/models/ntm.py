@@ -24,7 +24,13 @@ from torch import nn
 
 from ntm_cli.checks import choice, positive
 from ntm_cli.models import addressing
-from ntm_cli.models.controllers import ControllerConfig, ControllerState, build_controller, controller_arguments
+from ntm_cli.models.controllers import (
+    ControllerConfig,
+    ControllerState,
+    build_controller,
+    controller_arguments,
+    controller_sizes,
+)
 from ntm_cli.models.recurrent import Chunked, StepFn, unroll
 
 MEMORY_INITS = ("constant", "learned", "random")
@@ -212,6 +218,16 @@ class NTMConfig:
         elif 2 * self.shift_range + 1 > self.memory_n:
             out.append(f"model.shift_range={self.shift_range} needs model.memory_n >= {2 * self.shift_range + 1}")
         return out
+
+
+def ntm_sizes(cfg: NTMConfig, controller: ControllerConfig, input_size: int, output_size: int) -> tuple[int, int]:
+    """(parameters, state floats per sequence) of the NTM ``cfg`` describes, without building it."""
+    n, m, r, w = cfg.memory_n, cfg.memory_m, cfg.read_heads, cfg.write_heads
+    weights, state = controller_sizes(controller, input_size + r * m)
+    heads_out = (r + w) * (m + 3 + 2 * cfg.shift_range + 1) + 2 * w * m
+    weights += (controller.hidden_size + 1) * heads_out + (controller.hidden_size + r * m + 1) * output_size
+    weights += r * m + (r + w) * n + (n * m if cfg.memory_init == "learned" else 0)
+    return weights, state + r * m + (r + w) * n + m * n
 
 
 def build_ntm(cfg: NTMConfig, controller: ControllerConfig, input_size: int, output_size: int) -> NTM:
