@@ -10,7 +10,7 @@ STAMP := $(VENV)/.ntm-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-all bench docs lint format clean
+.PHONY: help install warmup train test test-all bench docs lint format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,7 +21,16 @@ $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install $(TORCH)
 	$(BIN)/python -m pip install -e ".[dev]"
+	@$(MAKE) --no-print-directory warmup
 	@touch $@
+
+warmup: ## Compile the default run's time step into ntm's compile cache (make install does it once)
+	@echo "Warming ntm's compile cache for the default run (once; about a minute; skipped where it fails)"
+	@rm -rf $(VENV)/warmup
+	-@$(BIN)/ntm train task=copy train.steps=1 train.compile=true train.val_sequences=16 \
+		hydra.run.dir=$(VENV)/warmup > $(VENV)/warmup.log 2>&1 \
+		&& grep -o "compiled the time step in .*" $(VENV)/warmup.log || echo "(warm-up failed: see $(VENV)/warmup.log)"
+	@rm -rf $(VENV)/warmup
 
 train: install ## Train an NTM on copy with the defaults (extra overrides: ARGS="seed=1")
 	$(BIN)/ntm train task=copy $(ARGS)

@@ -70,7 +70,8 @@ class LoopConfig:
         clip_grad_value: clip each gradient element to +-this (the paper: 10); null: no elementwise clipping
         max_seconds: stop, after a last validation, once training has run this many seconds; null: no limit
         keep_checkpoints: periodic checkpoints (step_NNNNNNN.pt) kept besides last.pt and best.pt
-        compile: compile the model's time step with torch.compile (needs a C++ compiler on the CPU)
+        compile: compile the model's time step with torch.compile (needs a C++ compiler on the CPU); null: ntm
+            decides (compiled when the step is in the compile cache or the run is long, docs/speed.md)
         compile_steps: time steps per call of the compiled step; sequences are padded to a multiple of it
         max_bad_steps: stop once this many steps in a row had a non-finite loss or gradient (each is skipped)
         curriculum: an adaptive curriculum over the task's size ranges
@@ -87,7 +88,7 @@ class LoopConfig:
     clip_grad_value: float | None = None
     max_seconds: float | None = None
     keep_checkpoints: int = 3
-    compile: bool = False
+    compile: bool | None = None
     compile_steps: int = 1
     max_bad_steps: int = 50
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)

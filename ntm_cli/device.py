@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,8 @@ class DeviceConfig:
 
     Attributes:
         name: auto (CUDA when present, else the CPU), cpu or cuda
-        threads: torch's CPU threads; null leaves torch's default
+        threads: torch's CPU threads; null: ntm chooses (one for batches under 64, where more threads only wait
+            on each other; up to 4 for larger ones), or OMP_NUM_THREADS when that is set
     """
 
     name: str = "auto"
@@ -32,10 +34,58 @@ class DeviceConfig:
         return choice("device", self.name, DEVICES) + positive(self, "device", ("threads",))
 
 
-def resolve_device(cfg: DeviceConfig) -> torch.device:
-    """The torch device ``cfg`` names; applies ``device.threads``."""
+# From this batch size on, a second thread shortens a CPU training step (docs/speed.md); below it, the
+# threads of a step's many small operations spend more time waiting on each other than computing.
+_THREADED_BATCH = 64
+_MOST_THREADS = 4
+
+
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(idle, total) CPU time of the machine so far, in clock ticks (Linux's /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields)
+
+
+def idle_cores(window: float = 0.1) -> float:
+    """Cores left idle by other processes, measured over ``window`` seconds (all of them where unknown)."""
+    try:
+        idle0, total0 = _cpu_times()
+        time.sleep(window)
+        idle1, total1 = _cpu_times()
+    except (OSError, IndexError, ValueError):
+        return float(cores())
+    return cores() * (idle1 - idle0) / max(1, total1 - total0)
+
+
+def threads_for(cfg: DeviceConfig, batch_size: int) -> int | None:
+    """The CPU threads for steps of ``batch_size`` sequences: ``device.threads``, else OMP_NUM_THREADS's (None:
+    torch already follows it), else one, or the idle cores (up to 4) for a large batch.
+
+    A thread per idle core only: two threads of a step that share a core with other work wait on each
+    other at every operation, and the step slows many times over instead of by half.
+    """
     if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
+        return cfg.threads
+    if os.environ.get("OMP_NUM_THREADS"):
+        return None
+    if batch_size < _THREADED_BATCH:
+        return 1
+    return max(1, min(_MOST_THREADS, round(idle_cores())))
+
+
+def resolve_device(cfg: DeviceConfig, batch_size: int = 1) -> torch.device:
+    """The torch device ``cfg`` names; sets torch's CPU threads for steps of ``batch_size`` sequences."""
+    threads = threads_for(cfg, batch_size)
+    if threads is not None:
+        torch.set_num_threads(threads)
     if cfg.name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device=cuda but this torch sees no CUDA GPU; use device=cpu or device=auto")
     if cfg.name == "auto":

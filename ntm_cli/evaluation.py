@@ -89,7 +89,7 @@ def evaluate(cfg: EvalConfig | dict | Any, run_dir: str | Path | None = None) ->
     validate_eval(cfg)
     source = checkpoint.in_run(cfg.checkpoint, "best.pt")
     ckpt = checkpoint.load(source)
-    dev = device.resolve_device(cfg.device)
+    dev = device.resolve_device(cfg.device, cfg.eval.batch_size)
     task, model, train_cfg, spec = load_model(cfg, ckpt, source, dev)
     protocol = task.eval_rows(
         lengths=cfg.eval.lengths or train_cfg.eval.lengths, repeats=cfg.eval.repeats or train_cfg.eval.repeats

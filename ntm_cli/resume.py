@@ -100,7 +100,7 @@ def nothing_left(ckpt: dict[str, Any], cfg: TrainConfig, path: str) -> None:
         raise ConfigError(
             f"{path} is at step {step} of train.steps={t.steps}; to train on, give train.steps above {step}"
         )
-    seconds = ckpt.get("wall_seconds", 0.0)
+    seconds = ckpt.get("wall_seconds", 0.0) - ckpt.get("compile_seconds", 0.0)
     if t.max_seconds is not None and seconds >= t.max_seconds:
         raise ConfigError(
             f"{path} has trained {seconds:.0f} s of train.max_seconds={t.max_seconds:g}; "

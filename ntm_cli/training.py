@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ntm_cli import checkpoint, curriculum, device, metrics, rundir
+from ntm_cli import checkpoint, compiling, curriculum, device, metrics, rundir
 from ntm_cli.config import TrainConfig, changed_settings, objective_value, plain, typed_train, validate_train
 from ntm_cli.errors import DivergedError
 from ntm_cli.models import ModelSpec, spec_of
@@ -47,6 +47,7 @@ class Progress:
     best: dict[str, float] | None = None  # the validation best.pt holds
     solved: dict[str, float] | None = None  # step, sequences and seconds when the target was first reached
     curriculum_level: float = 1.0
+    compile_seconds: float = 0.0  # spent compiling the time step, not counted against train.max_seconds
     skipped_steps: int = 0
     bad_steps_in_a_row: int = 0
     ended_by: str | None = None  # steps, target, time, SIGINT, SIGTERM or non-finite
@@ -77,6 +78,8 @@ class Parts:
     scheduler: Any
     data: torch.Generator
     step: TrainStep
+    step_key: str  # the compile cache's name for this step
+    compile_note: str  # whether the step is compiled, and why
 
 
 def setup(cfg: TrainConfig, spec: ModelSpec, task: Task, dev: torch.device) -> Parts:
@@ -84,18 +87,20 @@ def setup(cfg: TrainConfig, spec: ModelSpec, task: Task, dev: torch.device) -> P
     torch.manual_seed(cfg.seed)
     model = spec.build(cfg.model, cfg.controller, task.input_size, task.output_size).to(dev)
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
+    key = compiling.step_key(cfg, task.input_size, task.output_size, dev)
+    compile_, why = compiling.decide(cfg, model.stepwise, key)
+    cfg.train.compile = compile_  # the run's record (and a resume) say what was decided
     step_fn = None
-    if cfg.train.compile and model.stepwise:
+    if compile_ and model.stepwise:
+        compiling.use_cache()
         step_fn = compiled_step(model.step, cfg.train.compile_steps, dev)
-    elif cfg.train.compile:
-        log.info("train.compile: model=%s runs whole sequences in torch's kernels; nothing to compile", cfg.model.name)
     t = cfg.train
     step = TrainStep(
         model, optimizer, task, dev, clip_grad_norm=t.clip_grad_norm, clip_grad_value=t.clip_grad_value, step_fn=step_fn
     )
-    return Parts(
-        task, model, optimizer, build_scheduler(cfg.optimizer, optimizer), data_generator(cfg.seed, "train"), step
-    )
+    scheduler = build_scheduler(cfg.optimizer, optimizer)
+    note = f"train.compile={str(compile_).lower()}: {why}"
+    return Parts(task, model, optimizer, scheduler, data_generator(cfg.seed, "train"), step, key, note)
 
 
 def restore(parts: Parts, ckpt: dict[str, Any], source: object) -> Progress:
@@ -149,16 +154,18 @@ def prepare(
     run_dir = Path(run_dir) if run_dir is not None else rundir.default("train")
     if checkpoint_state is None:
         rundir.ensure_new(run_dir)
-    dev = device.resolve_device(cfg.device)
+    dev = device.resolve_device(cfg.device, cfg.train.batch_size)
     spec = spec_of(cfg.model)
     task = build_task(cfg.task)
     device.check_fits(memory_needed(cfg, spec, task), dev, "this run", lower_hint(cfg))
+    changed = changed_settings(cfg)  # before setup resolves what the config leaves to ntm
     with device.out_of_memory_as_error(lower_hint(cfg)):
         parts = setup(cfg, spec, task, dev)
     progress = Progress(curriculum_level=cfg.train.curriculum.start if _curriculum_on(cfg, task) else 1.0)
     if checkpoint_state is not None:
         progress = restore(parts, checkpoint_state, run_dir / "checkpoints" / "last.pt")
-    return Run(cfg, spec, parts, progress, run_dir, dev, warnings, resumed=checkpoint_state is not None)
+    notes = [f"settings beyond the defaults: {', '.join(changed) if changed else 'none'}", parts.compile_note]
+    return Run(cfg, spec, parts, progress, run_dir, dev, warnings, notes, resumed=checkpoint_state is not None)
 
 
 def train(
@@ -195,10 +202,11 @@ class Run:
         run_dir: Path,
         dev: torch.device,
         warnings: list[str],
+        notes: list[str],
         resumed: bool,
     ) -> None:
         self.cfg, self.spec, self.parts, self.progress = cfg, spec, parts, progress
-        self.run_dir, self.device, self.warnings, self.resumed = run_dir, dev, warnings, resumed
+        self.run_dir, self.device, self.warnings, self.notes, self.resumed = run_dir, dev, warnings, notes, resumed
         self.checkpoints = checkpoint.Checkpointer(run_dir / "checkpoints", cfg.train.keep_checkpoints)
         self.parameters = sum(p.numel() for p in parts.model.parameters() if p.requires_grad)
 
@@ -221,36 +229,46 @@ class Run:
             log.info("removed %s, left by a run killed while writing it", leftover)
         controller = f" controller={cfg.controller.name}" if self.spec.controller else ""
         log.info(
-            "task=%s model=%s%s: %d parameters, device %s, run dir %s",
+            "task=%s model=%s%s: %d parameters, device %s%s, run dir %s",
             cfg.task.name,
             cfg.model.name,
             controller,
             self.parameters,
             self.device,
+            f" ({torch.get_num_threads()} thread(s))" if self.device.type == "cpu" else "",
             self.run_dir,
         )
-        changed = changed_settings(cfg)
-        log.info("settings beyond the defaults: %s", ", ".join(changed) if changed else "none")
+        for note in self.notes:
+            log.info(note)
         if resumed:
             log.info("resumed at step %d (%d sequences, %.1f s so far)", p.step, p.sequences, p.wall_seconds)
         sinks = Sinks(self.run_dir, t.steps, p.step, show_progress, p.step if resumed else None)
         sums = metrics.TrainSums(parts.step.sequence_metrics, self.device)
         logged_at, logged_sequences = time.perf_counter(), p.sequences
         started = time.perf_counter() - p.wall_seconds
+        compiled = False
         try:
             while p.step < t.steps:
                 if stop.name is not None:
                     p.ended_by = stop.name
                     break
-                first_compiled = parts.step.step_fn is not None and p.step == 0
+                compiling_now = parts.step.step_fn is not None and not compiled
+                if compiling_now:
+                    cached = compiling.is_cached(parts.step_key)
+                    log.info(
+                        "compiling the time step (%d time step(s) per call)%s; not counted in train.max_seconds",
+                        t.compile_steps,
+                        ", from the cache" if cached else ": the first time for this step, 20-90 s",
+                    )
+                    began = time.perf_counter()
                 overrides = curriculum.overrides(parts.task, p.curriculum_level)
                 sums.add(parts.step(parts.task.sample(t.batch_size, parts.data, **overrides)))
-                if first_compiled:
-                    log.info(
-                        "compiled the time step (train.compile=true, %d time step(s) per call): first step took %.1f s",
-                        t.compile_steps,
-                        time.perf_counter() - started,
-                    )
+                if compiling_now:
+                    seconds = time.perf_counter() - began
+                    p.compile_seconds += seconds
+                    compiled = True
+                    compiling.note_compiled(parts.step_key, seconds, f"{cfg.model.name}, batch {t.batch_size}")
+                    log.info("compiled the time step in %.1f s (cache: %s)", seconds, compiling.cache_dir())
                 p.step += 1
                 p.sequences += t.batch_size
                 sinks.step()
@@ -268,7 +286,7 @@ class Run:
                         self.advance_curriculum(values["bit_errors_per_sequence"])
                     logged_at, logged_sequences = now, p.sequences
                 p.wall_seconds = time.perf_counter() - started
-                out_of_time = t.max_seconds is not None and p.wall_seconds >= t.max_seconds
+                out_of_time = t.max_seconds is not None and p.wall_seconds - p.compile_seconds >= t.max_seconds
                 if p.step % t.eval_every == 0 or p.step == t.steps or out_of_time:
                     if self.validate(sinks):
                         p.ended_by = "target"
@@ -321,6 +339,7 @@ class Run:
             "steps": p.step,
             "sequences": p.sequences,
             "wall_seconds": round(p.wall_seconds, 3),
+            "compile_seconds": round(p.compile_seconds, 3),
             "parameters": self.parameters,
             "validation": p.validation,
             "best": p.best,

@@ -75,6 +75,19 @@ def ntm(capsys, monkeypatch, tmp_path) -> CLI:
     return CLI(capsys, monkeypatch, tmp_path)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _compile_cache():
+    """Compiled steps go to a cache of the tests' own (kept between local runs), never the user's ~/.cache/ntm."""
+    folder = Path(__file__).resolve().parents[1] / ".pytest_cache" / "ntm-cache"
+    saved = os.environ.get("NTM_CACHE_DIR")
+    os.environ["NTM_CACHE_DIR"] = str(folder)
+    yield
+    if saved is None:
+        os.environ.pop("NTM_CACHE_DIR", None)
+    else:
+        os.environ["NTM_CACHE_DIR"] = saved
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Every test on one torch thread: tiny tensors run faster on one, and a run's device.threads (which sets the

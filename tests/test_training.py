@@ -165,7 +165,9 @@ def _compiled_training_follows_the_eager_run(tmp_path, compile_steps: int) -> No
         args = ["seed=2", f"train.compile={compile_}", f"train.compile_steps={compile_steps}"]
         result = run(tmp_path, *args, name=name)
         log = (result.run_dir / "train.log").read_text()
-        assert (f"compiled the time step (train.compile=true, {compile_steps} time step" in log) == (compile_ == "true")
+        assert (f"compiling the time step ({compile_steps} time step(s) per call)" in log) == (compile_ == "true")
+        assert f"train.compile={compile_}: train.compile={compile_}" in log
+        assert (result.metrics["compile_seconds"] > 0) == (compile_ == "true")
         models.append(torch.load(result.run_dir / "checkpoints" / "last.pt", weights_only=True)["model"])
     eager, compiled = models
     assert eager.keys() == compiled.keys()
@@ -249,3 +251,27 @@ def test_a_models_sizes_are_known_before_it_is_built(overrides):
     floats = sum(t.numel() for t in leaves if isinstance(t, torch.Tensor))
     expected = (sum(p.numel() for p in model.parameters()), floats)
     assert spec.sizes(cfg.model, cfg.controller, task.input_size, task.output_size) == expected
+
+
+def test_ntm_decides_whether_to_compile_and_records_it(tmp_path, monkeypatch):
+    """train.compile=null compiles a step that is in the cache or a long run; a short new step stays eager."""
+    from ntm_cli import compiling
+    from ntm_cli.config import typed_train
+
+    monkeypatch.setenv("NTM_CACHE_DIR", str(tmp_path / "cache"))
+
+    def decision(*overrides: str, small: bool = True) -> tuple[bool, str]:
+        cfg = typed_train(config("train.compile=null", *overrides, small=small))
+        return compiling.decide(cfg, cfg.model.name != "lstm", "key")
+
+    assert decision() == (False, decision()[1]) and "eager" in decision()[1]
+    assert decision("train.max_seconds=1800")[0] and decision("train.steps=100000", "train.batch_size=16")[0]
+    assert not decision("train.steps=100000", "train.target_bit_errors=0.01")[0]  # it may stop much earlier
+    assert not decision("model=lstm", "model.hidden_size=8", "train.max_seconds=1800", small=False)[0]
+    assert decision("train.compile=true") == (True, "train.compile=true")
+    compiling.note_compiled("key", 12.0, "a test")
+    assert decision() == (True, f"this step is in the compile cache ({tmp_path / 'cache'})")
+    result = run(tmp_path, "train.compile=null")  # the run's record says what was decided
+    saved = torch.load(result.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["config"]["train"]["compile"] is False
+    assert "train.compile=false: a short run" in (result.run_dir / "train.log").read_text()
