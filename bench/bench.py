@@ -7,12 +7,18 @@
 2. forward+backward time per time step at batch 1, length 20;
 3. forward FLOPs per time step (bench/flops.py), this machine's fp32 matmul
    peak and the model FLOP utilisation (MFU) at the largest batch;
-4. wall time for ``ntm train task=copy`` to solve copy, seeds 0, 1, 2;
+4. time for ``ntm train task=copy`` to solve copy from the process's start, seeds 0-4;
 5. scaling of the NTM's step time and peak memory with N and with the length;
 6. with --compile, the NTM with a ``torch.compile``d time step: throughput,
    forward+backward per time step at batch 1 and MFU, also with
    ``--compile-steps`` time steps per compiled call;
-7. eager throughput with and without skipping each sequence's padding.
+7. eager throughput with and without skipping each sequence's padding;
+8. end-to-end throughput of whole ``ntm train`` processes with the defaults at batch 1, 16 and 128,
+   beside the best existing PyTorch implementation with ``--baseline DIR`` (bench/processes.py);
+9. two ``ntm train`` runs started together against one alone.
+
+With ``--device cuda`` it runs only a short GPU check: training throughput of the NTM and the DNC,
+eager and compiled, at batch 1, 128 and 1024, with the GPU's name (no GPU: it says so and exits 0).
 
 Every timing is the median, min and max of ``--repeats`` repeats after a
 warm-up. Both models use the paper's copy sizes (LSTM controller of 100 units,
@@ -22,6 +28,7 @@ memory 128 x 20, one read head; the NTM one write head and shifts -1..1).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import math
@@ -29,12 +36,12 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import processes
 import torch
 from flops import dnc_flops, ntm_flops
 from omegaconf import OmegaConf
@@ -278,29 +285,6 @@ def matmul_peak(size: int, args, plan: Plan, device: torch.device) -> dict:
     return {"size": size, "gflops": summary([2 * size**3 / s / 1e9 for s in seconds])}
 
 
-def solve_copy(args, plan: Plan) -> dict:
-    """``ntm train task=copy seed=S`` for each seed, one at a time; reads each run's metrics.json."""
-    ntm = Path(sys.executable).parent / "ntm"
-    runs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in plan.solve_seeds:
-            run_dir = Path(tmp) / f"seed{seed}"
-            command = [str(ntm), "train", "task=copy", f"seed={seed}", f"hydra.run.dir={run_dir}"]
-            command.append(f"device={args.device}")
-            if args.threads is not None:
-                command.append(f"device.threads={args.threads}")
-            start = time.perf_counter()
-            proc = subprocess.run(command, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stderr[-2000:]}")
-            metrics = json.loads((run_dir / "metrics.json").read_text())
-            run = {k: metrics.get(f"solved_at_{k}") for k in ("seconds", "sequences", "step")}
-            runs.append({"seed": seed, **run, "process_seconds": time.perf_counter() - start})
-    solved = [r for r in runs if r["seconds"] is not None]
-    median = {k: statistics.median(r[k] for r in solved) if solved else None for k in ("seconds", "sequences", "step")}
-    return {"seeds": runs, "solved": len(solved), "median": median}
-
-
 def environment(args, device: torch.device) -> dict:
     cpu = "unknown"
     cpuinfo = Path("/proc/cpuinfo")
@@ -381,8 +365,9 @@ def step_time_and_utilisation(args, plan: Plan, device: torch.device) -> dict:
 
 
 def compiled_throughput(args, plan: Plan, device: torch.device, peak: dict) -> dict:
-    """The NTM's throughput with its step compiled as ``train.compile=true`` compiles it (one time step per call),
-    and its forward+backward and MFU with one and with ``--compile-steps`` time steps per call.
+    """The NTM's and the DNC's throughput with their steps compiled as ``train.compile=true`` compiles them (one
+    time step per call) and the DNC's MFU; the NTM's forward+backward and MFU with one and with
+    ``--compile-steps`` time steps per call.
 
     Every measurement compiles cold: no graph in memory, an empty inductor cache
     on disk (a later run of the same shapes with the default cache compiles faster).
@@ -394,12 +379,16 @@ def compiled_throughput(args, plan: Plan, device: torch.device, peak: dict) -> d
         with fresh_inductor_cache():
             return measure(lambda model: compiled_step(model.step, steps, device))
 
-    rows = [cold(lambda of, b=b: throughput("ntm", b, args, plan, device, of), 1) for b in plan.batch_sizes]
+    rows = {
+        name: [cold(lambda of, b=b, n=name: throughput(n, b, args, plan, device, of), 1) for b in plan.batch_sizes]
+        for name in MODELS
+    }
+    _, dnc_mfu = cold(lambda of: step_time_and_mfu("dnc", args, plan, device, peak, of), 1)
     by_steps = {}
     for steps in sorted({1, args.compile_steps}):
         fwd_bwd, mfu = cold(lambda of: step_time_and_mfu("ntm", args, plan, device, peak, of), steps)
         by_steps[str(steps)] = {"forward_backward": fwd_bwd, "mfu": mfu}
-    return {"model": "ntm", "compile": "cold, empty inductor cache", "rows": rows, "time_steps_per_call": by_steps}
+    return {"compile": "cold, empty inductor cache", "rows": rows, "dnc_mfu": dnc_mfu, "time_steps_per_call": by_steps}
 
 
 def padding(args, plan: Plan, device: torch.device, skipping: dict[str, list[dict]]) -> dict:
@@ -419,6 +408,19 @@ def padding(args, plan: Plan, device: torch.device, skipping: dict[str, list[dic
     return {"rows": rows}
 
 
+def cuda_check(args) -> tuple[dict, int]:
+    """The short GPU check: training throughput of each model, eager and compiled, at batch 1, 128 and 1024."""
+    device = torch.device("cuda")
+    plan = dataclasses.replace(make_plan(False, "cuda"), batch_sizes=(1, 128, 1024))
+    out: dict = {"environment": environment(args, device), "cuda": {}}
+    for name in MODELS:
+        for compiled in (False, True):
+            step_fn_of = (lambda model: compiled_step(model.step, 1, device)) if compiled else None
+            key = f"{name} {'compiled' if compiled else 'eager'}"
+            out["cuda"][key] = [throughput(name, b, args, plan, device, step_fn_of) for b in plan.batch_sizes]
+    return out, 0
+
+
 def run_all(args) -> tuple[dict, int]:
     """Every section; returns the results and the exit status (1 when --compile failed)."""
     device = torch.device(args.device)
@@ -428,8 +430,17 @@ def run_all(args) -> tuple[dict, int]:
     out.update(step_time_and_utilisation(args, plan, device))
     out["padding"] = padding(args, plan, device, out["throughput"])
     skip = "--quick" if args.quick else "--skip-solve" if args.skip_solve else None
-    out["solve"] = {"skipped": skip} if skip else solve_copy(args, plan)
+    out["solve"] = {"skipped": skip} if skip else processes.time_to_solve(plan.solve_seeds)
     out["scaling"] = scaling(args, plan)
+    if args.quick:
+        out["end_to_end"] = out["side_by_side"] = {"skipped": "--quick"}
+    else:
+        baseline = Path(args.baseline) if args.baseline else None
+        out["end_to_end"] = {
+            "rows": processes.end_to_end((1, 16, 128), min(args.repeats, 3), baseline, args.baseline_python),
+            "baseline": str(baseline) if baseline else None,
+        }
+        out["side_by_side"] = processes.side_by_side()
     out["compile"] = {"skipped": "no --compile"}
     if args.compile:
         try:
@@ -455,6 +466,15 @@ def mfu_line(m: dict) -> str:
     )
 
 
+def cuda_report(r: dict) -> str:
+    e = r["environment"]
+    lines = [f"ntm bench, CUDA check {e['date']}: {e['gpu']}, torch {e['torch']}", "training throughput (sequences/s)"]
+    for key, rows in r["cuda"].items():
+        cells = ", ".join(f"batch {row['batch']}: {fmt(row['sequences_per_second'])}" for row in rows)
+        lines.append(f"  {key:<13} {cells}")
+    return "\n".join(lines)
+
+
 def report(r: dict) -> str:
     e = r["environment"]
     lines = [
@@ -478,17 +498,21 @@ def report(r: dict) -> str:
     p = r["matmul_peak"]
     lines.append(f"  fp32 matmul peak, {p['size']} x {p['size']} mm: {fmt(p['gflops'])} GFLOP/s")
     lines += [f"  {n} {mfu_line(v)}" for n, v in r["mfu"].items()]
-    lines += ["", "4. Time to solve copy (ntm train task=copy)"]
+    lines += ["", "4. Time to solve copy from the process's start (ntm train task=copy seed=S, defaults)"]
     s = r["solve"]
     if "skipped" in s:
         lines.append(f"  skipped ({s['skipped']})")
     else:
-        columns = (("seconds", 8, ".1f"), ("sequences", 9, ",.0f"), ("step", 6, ",.0f"))
-        lines.append(f"  {'seed':>6}  {'seconds':>8}  {'sequences':>9}  {'steps':>6}")
-        for row in [*s["seeds"], {"seed": "median", **s["median"]}]:
-            cells = (("-" if row[k] is None else format(row[k], spec)).rjust(w) for k, w, spec in columns)
-            lines.append(f"  {row['seed']:>6}  " + "  ".join(cells))
-        lines.append(f"  solved: {s['solved']} of {len(s['seeds'])}")
+        lines.append(f"  {'seed':>6}  {'seconds':>8}  {'steps':>6}  {'compile s':>9}")
+        for row in s["seeds"]:
+            steps = "-" if row["solved_at_step"] is None else f"{row['solved_at_step']:,}"
+            lines.append(
+                f"  {row['seed']:>6}  {row['process_seconds']:>8.1f}  {steps:>6}  {row['compile_seconds']:>9.1f}"
+            )
+        lines.append(
+            f"  median {s['median_process_seconds']:.1f} s, {s['median_steps']} steps; solved: {s['solved']} of "
+            f"{len(s['seeds'])}"
+        )
     sc = r["scaling"]
     lines += [
         "",
@@ -502,13 +526,15 @@ def report(r: dict) -> str:
                 f"{row['peak_memory_mib']:>9.1f}  {row['ratio_over_size_ratio']:>6.2f}"
             )
     c = r["compile"]
-    lines += ["", "6. NTM with its time step compiled (train.compile=true)"]
+    lines += ["", "6. The NTM and the DNC with their time steps compiled (train.compile=true)"]
     if "rows" in c:
-        for row in c["rows"]:
-            lines.append(
-                f"  batch {row['batch']:>4}: compile (first step) {row['compile_seconds']:.1f} s, "
-                f"then {fmt(row['sequences_per_second'])} sequences/s"
-            )
+        for name, rows in c["rows"].items():
+            for row in rows:
+                lines.append(
+                    f"  {name} batch {row['batch']:>4}: compile (first step) {row['compile_seconds']:.1f} s, "
+                    f"then {fmt(row['sequences_per_second'])} sequences/s"
+                )
+        lines.append(f"  dnc compiled, {mfu_line(c['dnc_mfu'])}")
         for steps, v in c["time_steps_per_call"].items():
             f, m = v["forward_backward"], v["mfu"]
             lines.append(f"  {steps} time step(s) per compiled call (train.compile_steps={steps}):")
@@ -526,6 +552,23 @@ def report(r: dict) -> str:
             f"  {row['model']} batch {row['batch']:>4}: skipping {fmt(skip)}, computing it {fmt(keep)} "
             f"(x{skip['median'] / keep['median']:.2f})"
         )
+    lines += ["", "8. End-to-end: whole ntm train processes, defaults (K steps minus 1 step; sequences/s)"]
+    e2e = r["end_to_end"]
+    if "skipped" in e2e:
+        lines.append(f"  skipped ({e2e['skipped']})")
+    else:
+        for row in e2e["rows"]:
+            line = f"  batch {row['batch']:>4}: ntm {fmt(row['ntm'])}"
+            if "baseline" in row:
+                line += f", existing implementation {fmt(row['baseline'])}, ratio {row['ratio']:.1f}x"
+            lines.append(line + f" (compile from the cache {row['compile_seconds']:.1f} s)")
+    lines += ["", "9. Two ntm train runs started together (batch 16, 200 steps, defaults)"]
+    sbs = r["side_by_side"]
+    if "skipped" in sbs:
+        lines.append(f"  skipped ({sbs['skipped']})")
+    else:
+        together = ", ".join(f"{t:.1f}" for t in sbs["together_seconds"])
+        lines.append(f"  alone {sbs['alone_seconds']:.1f} s; together {together} s (x{sbs['slowdown']:.2f})")
     return "\n".join(lines)
 
 
@@ -543,6 +586,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--compile-steps", type=int, default=4, help="with --compile, also this many time steps per call (default 4)"
     )
+    parser.add_argument(
+        "--baseline", help="a checkout of loudinthecloud/pytorch-ntm, run beside ntm in section 8 (docs/speed.md)"
+    )
+    parser.add_argument(
+        "--baseline-python", default=sys.executable, help="the Python that runs --baseline (it needs attrs<19.2)"
+    )
     parser.add_argument("--point", help=argparse.SUPPRESS)  # internal: one scaling point, as JSON
     args = parser.parse_args(argv)
     if args.repeats is None:
@@ -553,8 +602,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
-        print("bench.py: error: --device cuda but this torch sees no CUDA GPU; use --device cpu", file=sys.stderr)
-        return 2
+        print("bench.py: no CUDA GPU visible to this torch: the CUDA check is skipped (run it where there is one)")
+        return 0
     if min(args.repeats, args.compile_steps, args.threads or 1) < 1:
         print("bench.py: error: --repeats, --threads and --compile-steps must be at least 1", file=sys.stderr)
         return 2
@@ -565,10 +614,10 @@ def main(argv: list[str] | None = None) -> int:
         device = torch.device(args.device)
         print(json.dumps(scaling_point(p["memory_n"], p["length"], p["repeats"], p["min_seconds"], device)))
         return 0
-    results, status = run_all(args)
+    results, status = cuda_check(args) if args.device == "cuda" else run_all(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(report(results))
+    print(cuda_report(results) if args.device == "cuda" else report(results))
     print(f"\nwrote {args.out}")
     return status
 
