@@ -93,7 +93,7 @@ def make_plan(quick: bool, device: str) -> Plan:
         lengths=(20, 100, 500),
         min_seconds=0.5,
         matmul_size=4096 if cuda else 1024,
-        solve_seeds=(0, 1, 2),
+        solve_seeds=(0, 1, 2, 3, 4),
     )
 
 
