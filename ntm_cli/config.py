@@ -353,15 +353,14 @@ def objective_value(result: dict[str, Any], key: str) -> float | None:
     return None if value is None else float(value)
 
 
-def describe(cls: type, prefix: str = "") -> list[tuple[str, str]]:
-    """(key, description) of every field of a schema, nested ones included, for ``--help``."""
-    helps = plugins.field_help(cls)
-    out = []
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}"
-        kind = f.default_factory if f.default_factory is not dataclasses.MISSING else None
-        if dataclasses.is_dataclass(kind):
-            out += describe(kind, f"{key}.")
+def keys(cfg: object, prefix: str = "") -> list[tuple[str, object, str]]:
+    """(key, value, description) of every leaf of a typed config, nested ones included, for ``--help`` and docs."""
+    helps = plugins.field_help(type(cfg))
+    out: list[tuple[str, object, str]] = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out += keys(value, f"{prefix}{f.name}.")
         else:
-            out.append((key, helps.get(f.name, "")))
+            out.append((f"{prefix}{f.name}", value, helps.get(f.name, "")))
     return out

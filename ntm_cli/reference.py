@@ -23,9 +23,7 @@ def _rows(items: list[tuple[str, object, str]]) -> list[str]:
 
 
 def _leaves(cfg: object, prefix: str) -> list[tuple[str, object, str]]:
-    from ntm_cli.usage import _keys
-
-    return [(f"{prefix}{k}", v, t) for k, v, t in _keys(cfg, type(cfg)) if k.split(".")[-1] not in ("name", "_target_")]
+    return [(k, v, t) for k, v, t in config.keys(cfg, prefix) if k.split(".")[-1] not in ("name", "_target_")]
 
 
 def _keys_of(cfg: object) -> list[tuple[str, object]]:

@@ -13,6 +13,7 @@ with a checkpoint, and comes back as ``RunResult.status == "stopped"``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import time
@@ -91,7 +92,7 @@ def setup(cfg: TrainConfig, spec: ModelSpec, task: Task, dev: torch.device) -> P
     compile_, why = compiling.decide(cfg, model.stepwise, key)
     cfg.train.compile = compile_  # the run's record (and a resume) say what was decided
     step_fn = None
-    if compile_ and model.stepwise:
+    if compile_:
         compiling.use_cache()
         step_fn = compiled_step(model.step, cfg.train.compile_steps, dev)
     t = cfg.train
@@ -149,7 +150,8 @@ def prepare(
     Raises NtmError subclasses for a config, run directory, checkpoint or
     memory size that cannot be used.
     """
-    cfg = cfg if isinstance(cfg, TrainConfig) else typed_train(cfg)
+    # A copy: setup records in it what ntm decided (train.compile), and the caller's config stays as given.
+    cfg = copy.deepcopy(cfg) if isinstance(cfg, TrainConfig) else typed_train(cfg)
     warnings = validate_train(cfg)
     run_dir = Path(run_dir) if run_dir is not None else rundir.default("train")
     if checkpoint_state is None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from omegaconf import OmegaConf
 
-from ntm_cli import composition, config, plugins
+from ntm_cli import composition, config
 
 USAGE = """usage: ntm {train,eval} [KEY=VALUE ...] [-m] [--cfg job] [--help]
 
@@ -67,19 +66,6 @@ def _options(group: str) -> list[str]:
     return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
 
 
-def _keys(cfg: object, schema: type, prefix: str = "") -> list[tuple[str, object, str]]:
-    """(key, value, description) of every leaf of a typed config."""
-    helps = plugins.field_help(type(cfg)) or plugins.field_help(schema)
-    out = []
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(value):
-            out += _keys(value, type(value), f"{prefix}{f.name}.")
-        else:
-            out.append((f"{prefix}{f.name}", value, helps.get(f.name, "")))
-    return out
-
-
 def command_help(command: str, overrides: Sequence[str]) -> str:
     """The help of ``ntm COMMAND``, with the values the given overrides lead to."""
     from hydra import compose, initialize_config_dir
@@ -110,7 +96,7 @@ def command_help(command: str, overrides: Sequence[str]) -> str:
             composed.checkpoint = "PATH"
         typed = config.typed_eval(composed)
     lines += ["", "Keys (KEY=VALUE) with the values this command would use:"]
-    keys = _keys(typed, type(typed))
+    keys = config.keys(typed)
     width = min(42, max(len(f"{k}={config.format_value(v)}") for k, v, _ in keys))
     for key, value, text in keys:
         lines.append(f"  {f'{key}={config.format_value(value)}':<{width}}  {text}")

@@ -13,7 +13,7 @@ from ntm_cli.composition import compose, config_dir, job_dirname, normalize_over
 from ntm_cli.config import (
     EvalConfig,
     TrainConfig,
-    describe,
+    keys,
     memory_fit,
     plain,
     typed_train,
@@ -121,7 +121,7 @@ def test_every_key_is_described():
     """`ntm train --help` describes each key from the schemas' docstrings: none may be left out."""
     schemas = [TrainConfig, EvalConfig, *(task_schema(n) for n in TASKS), *(s.config for s in MODELS.values())]
     for schema in schemas:
-        for key, text in describe(schema):
+        for key, _, text in keys(schema()):
             assert text, f"{schema.__name__}.{key} has no description in its class's Attributes: section"
 
 

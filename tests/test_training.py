@@ -264,14 +264,17 @@ def test_ntm_decides_whether_to_compile_and_records_it(tmp_path, monkeypatch):
         cfg = typed_train(config("train.compile=null", *overrides, small=small))
         return compiling.decide(cfg, cfg.model.name != "lstm", "key")
 
-    assert decision() == (False, decision()[1]) and "eager" in decision()[1]
+    compile_, why = decision()
+    assert not compile_ and "eager" in why
     assert decision("train.max_seconds=1800")[0] and decision("train.steps=100000", "train.batch_size=16")[0]
     assert not decision("train.steps=100000", "train.target_bit_errors=0.01")[0]  # it may stop much earlier
     assert not decision("model=lstm", "model.hidden_size=8", "train.max_seconds=1800", small=False)[0]
     assert decision("train.compile=true") == (True, "train.compile=true")
     compiling.note_compiled("key", 12.0, "a test")
     assert decision() == (True, f"this step is in the compile cache ({tmp_path / 'cache'})")
-    result = run(tmp_path, "train.compile=null")  # the run's record says what was decided
+    given = typed_train(config("train.compile=null"))
+    result = train(given, tmp_path / "run")  # the run's record says what was decided
+    assert given.train.compile is None  # the config given is left as it was
     saved = torch.load(result.run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert saved["config"]["train"]["compile"] is False
     assert "train.compile=false: a short run" in (result.run_dir / "train.log").read_text()
