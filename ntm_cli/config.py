@@ -64,7 +64,8 @@ class LoopConfig:
         checkpoint_every: steps between periodic checkpoints
         eval_every: steps between validations
         log_every: steps between training logs (TensorBoard, progress bar)
-        target_bit_errors: stop once validation bit errors per sequence are at or below this; null never stops early
+        target_bit_errors: stop once validation bit errors per sequence are at or below this (validated every
+            eval_every steps, and at a log step whose training batches reach it); null never stops early
         val_sequences: sequences of the fixed validation set
         clip_grad_norm: clip the gradient's global norm to this; null: no norm clipping
         clip_grad_value: clip each gradient element to +-this (the paper: 10); null: no elementwise clipping

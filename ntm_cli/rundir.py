@@ -5,7 +5,8 @@ RUN/
   train.log      the log (eval.log for ntm eval)
   checkpoints/   last.pt, best.pt, step_NNNNNNN.pt
   tb/            TensorBoard events
-  metrics.json   the run's result: status, progress, validation, best, solved_at_*
+  metrics.json   the run's result: status (running, done, stopped, failed), progress, validation, best,
+                 solved_at_*; rewritten at each validation while the run goes on
 """
 
 from __future__ import annotations

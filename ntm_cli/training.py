@@ -274,6 +274,7 @@ class Run:
                 p.step += 1
                 p.sequences += t.batch_size
                 sinks.step()
+                check_target = False
                 if p.step % t.log_every == 0:
                     self.check_bad_steps()
                     now = time.perf_counter()
@@ -286,10 +287,11 @@ class Run:
                     sinks.write(metrics.TRAIN, p.step, values)
                     if p.curriculum_level < 1.0:
                         self.advance_curriculum(values["bit_errors_per_sequence"])
+                    check_target = self.may_have_reached_target(values["bit_errors_per_sequence"])
                     logged_at, logged_sequences = now, p.sequences
                 p.wall_seconds = time.perf_counter() - started
                 out_of_time = t.max_seconds is not None and p.wall_seconds - p.compile_seconds >= t.max_seconds
-                if p.step % t.eval_every == 0 or p.step == t.steps or out_of_time:
+                if p.step % t.eval_every == 0 or p.step == t.steps or out_of_time or check_target:
                     if self.validate(sinks):
                         p.ended_by = "target"
                         break
@@ -405,6 +407,12 @@ class Run:
             sizes = ", ".join(f"task.{k}={v}" for k, v in curriculum.overrides(self.parts.task, level).items())
             log.info("step %d: curriculum level %.2f: %s", p.step, level, sizes or "the full ranges")
 
+    def may_have_reached_target(self, train_bit_errors: float) -> bool:
+        """True when a logging interval's training batches reached the target on the full task: worth a validation
+        now rather than at the next ``eval_every`` step, so that a run stops soon after it solves the task."""
+        target = self.cfg.train.target_bit_errors
+        return target is not None and self.progress.curriculum_level >= 1.0 and train_bit_errors <= target
+
     def validate(self, sinks: Sinks) -> bool:
         """Validates, logs, keeps the best checkpoint, steps the schedule; True when the target is reached."""
         cfg, t, p, parts = self.cfg, self.cfg.train, self.progress, self.parts
@@ -423,6 +431,7 @@ class Run:
         if p.best is None or values[key] < p.best[key]:
             p.best = dict(p.validation)
             self.save(["best.pt"], sinks)
+        self.finish("running")  # a sweep's summary can show a run that is still going
         return reached
 
     def step_lr(self, cost: float) -> None:

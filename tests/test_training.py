@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
 from conftest import SMALL, config, evaluate_run, run, tb_scalars
 
-from ntm_cli import metrics
+from ntm_cli import metrics, training
 from ntm_cli.config import changed_settings
 from ntm_cli.errors import ConfigError, DivergedError, ResourceError
 from ntm_cli.training import train
@@ -69,11 +70,34 @@ def compose_plain():
 
 
 def test_target_bit_errors_stops_the_run_and_records_when(tmp_path):
-    """A target every model meets stops at the first validation, recording step, sequences and seconds."""
+    """A target every model meets is checked at the first log step (2; validation comes every 3) because the
+    training batches met it; the run stops there, recording step, sequences and seconds."""
     result = run(tmp_path, "train.target_bit_errors=1000")
     m = result.metrics
-    assert (result.status, m["ended_by"], m["steps"]) == ("done", "target", 3)
-    assert m["solved_at_step"] == 3 and m["solved_at_sequences"] == 12 and m["solved_at_seconds"] > 0
+    assert (result.status, m["ended_by"], m["steps"], m["validation"]["step"]) == ("done", "target", 2, 2)
+    assert m["solved_at_step"] == 2 and m["solved_at_sequences"] == 8 and m["solved_at_seconds"] > 0
+
+
+def test_metrics_json_says_running_after_each_validation_and_done_at_the_end(tmp_path, monkeypatch):
+    seen = []
+    validate = training.Run.validate
+
+    def watched(self, sinks):
+        reached = validate(self, sinks)
+        seen.append(json.loads((self.run_dir / "metrics.json").read_text()))
+        return reached
+
+    monkeypatch.setattr(training.Run, "validate", watched)
+    result = run(tmp_path)
+    assert [(m["status"], m["steps"], m["validation"]["step"]) for m in seen] == [("running", 3, 3), ("running", 6, 6)]
+    assert result.metrics["status"] == "done"
+    assert json.loads((result.run_dir / "metrics.json").read_text())["status"] == "done"
+
+
+def test_a_target_the_training_batches_miss_is_checked_every_eval_every_steps_only(tmp_path):
+    result = run(tmp_path, "train.target_bit_errors=0.001", "train.steps=9")
+    validated = re.findall(r"step (\d+): validation", (result.run_dir / "train.log").read_text())
+    assert result.metrics["ended_by"] == "steps" and validated == ["3", "6", "9"]
 
 
 def test_the_same_seed_trains_the_same_model_and_another_does_not(tmp_path):
