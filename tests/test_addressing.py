@@ -54,6 +54,15 @@ def test_cosine_similarity_hand_values():
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
 
 
+def test_euclidean_norm_hand_values_and_a_zero_gradient_at_zero():
+    x = torch.tensor([[[3.0, 0.0], [4.0, 0.0]]], dtype=torch.float64, requires_grad=True)  # columns (3, 4) and (0, 0)
+    norm = A.euclidean_norm(x, 1)
+    assert norm.shape == (1, 1, 2) and torch.allclose(norm, torch.tensor([[[5.0, 1e-15]]], dtype=torch.float64))
+    norm.sum().backward()  # d|x|/dx = x / |x|; 0 at the all-zero column, where torch.sqrt alone gives nan
+    assert torch.allclose(x.grad, torch.tensor([[[0.6, 0.0], [0.8, 0.0]]], dtype=torch.float64), rtol=0, atol=1e-15)
+    assert torch.equal(x.grad[..., 1], torch.zeros(1, 2, dtype=torch.float64))
+
+
 def test_cosine_similarity_is_scale_invariant_and_signed():
     """Scaling a row does not change its similarity; an opposite row gives -1."""
     memory = rows([[[2.0, 0.0], [-5.0, 0.0], [0.0, 7.0]]])

@@ -25,8 +25,18 @@ import torch.nn.functional as F
 
 # Guards the cosine denominator against an all-zero key or memory row.
 _COSINE_EPSILON = 1e-8
+# The squared norm's floor: the square root's gradient stays finite (and zero) at an all-zero vector.
+_NORM_FLOOR = 1e-30
 # Guards the logarithm in sharpening against weights that are exactly zero.
 _SHARPEN_EPSILON = 1e-16
+
+
+def euclidean_norm(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """|x| along ``dim`` (kept as a dimension of size 1), with a zero gradient where x is all zero.
+
+    As a sum of squares: torch's norm over memory's strided word dimension is many times slower when eager.
+    """
+    return x.square().sum(dim, keepdim=True).clamp_min(_NORM_FLOOR).sqrt()
 
 
 def cosine_similarity(keys: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
@@ -35,8 +45,8 @@ def cosine_similarity(keys: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
     keys: [batch, heads, M]; memory: [batch, M, N] -> [batch, heads, N].
     """
     dot = (keys.unsqueeze(-1) * memory.unsqueeze(1)).sum(2)  # (B, H, M, N) -> (B, H, N)
-    key_norm = keys.norm(dim=-1, keepdim=True)  # (B, H, 1)
-    memory_norm = memory.norm(dim=1).unsqueeze(1)  # (B, 1, N)
+    key_norm = euclidean_norm(keys, -1)  # (B, H, 1)
+    memory_norm = euclidean_norm(memory, 1)  # (B, 1, N)
     return dot / (key_norm * memory_norm + _COSINE_EPSILON)
 
 
