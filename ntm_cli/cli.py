@@ -3,7 +3,8 @@
 ``ntm train ...`` and ``ntm eval ...`` are Hydra applications (overrides,
 ``-m``, ``--cfg job``, shell completion) whose jobs call the plain functions
 ``train`` and ``evaluate``. ``ntm train resume=RUN`` is resolved before
-Hydra starts (``ntm_cli.resume``) and trains without it. Exit status: 0 done;
+Hydra starts (``ntm_cli.resume``) and trains without it; ``ntm summarize``
+only reads run directories (``ntm_cli.summary``). Exit status: 0 done;
 2 a mistake in the user's input, as one line on stderr; 1 a sweep with failed
 jobs; 130 and 143 a run stopped by SIGINT and SIGTERM after its checkpoint. A
 bug in ntm itself keeps its traceback.
@@ -23,14 +24,14 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ntm_cli import composition, rundir, usage
+from ntm_cli import composition, rundir, summary, usage
 from ntm_cli.errors import ConfigError, NtmError
 from ntm_cli.signals import EXIT_CODES
 from ntm_cli.sweep import SweepFailed, record_failure
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("train", "eval")
+COMMANDS = ("train", "eval", "summarize")
 
 
 class _Exit(SystemExit):
@@ -191,6 +192,8 @@ def _resume(args: list[str]) -> int:
 
 
 def _command(command: str, args: list[str]) -> int:
+    if command == "summarize":
+        return summary.command(args)
     if command == "train" and any(a.startswith("resume=") for a in args):
         return _resume(args)
     if "--help" in args or "-h" in args:
@@ -213,6 +216,8 @@ def _completion(argv: list[str]) -> int:
         print(" ".join(name for name in COMMANDS if name.startswith(prefix)))
         return 0
     sub = words[1]
+    if sub == "summarize":
+        return 0  # it takes folders: no words from here, so the shell completes file names
     start = line.index(sub)
     os.environ["COMP_LINE"] = line[:start] + line[start + len(sub) :].lstrip()
     removed = len(line) - len(os.environ["COMP_LINE"])
@@ -236,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     command, args = argv[0], argv[1:]
     if command not in COMMANDS:
-        print(f"ntm: error: unknown command '{command}'; use `ntm train` or `ntm eval` (ntm --help)", file=sys.stderr)
+        print(
+            f"ntm: error: unknown command '{command}'; use `ntm train`, `ntm eval` or `ntm summarize` (ntm --help)",
+            file=sys.stderr,
+        )
         return 2
     show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:

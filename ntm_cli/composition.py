@@ -108,15 +108,22 @@ def compose(command: str = "train", overrides: Sequence[str] = ()) -> DictConfig
             raise ConfigError(one_line(ex, command)) from None
 
 
+# Keys whose value is a path: a sweep job's folder name holds '=' and ',', which Hydra would parse.
+_PATH_KEYS = ("checkpoint",)
+
+
 def normalize_overrides(overrides: Sequence[str]) -> list[str]:
-    """Overrides with whole numbers written as floats (``train.steps=1e3``) turned into integers.
+    """Overrides with whole numbers written as floats (``train.steps=1e3``) turned into integers, and a path
+    with '=' or ',' in it (a sweep job's folder) quoted.
 
     A float field takes an integer as it is, so only integer fields see a difference.
     """
     out = []
     for o in overrides:
         key, eq, value = o.partition("=")
-        if eq and not key.startswith(("hydra", "~")):
+        if key in _PATH_KEYS and ("=" in value or "," in value) and not set("'\"") & set(value):
+            value = f"'{value}'"
+        elif eq and not key.startswith(("hydra", "~")):
             try:
                 number = float(value)
             except ValueError:

@@ -395,3 +395,12 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
     stderr = proc.stderr.read().decode()
     proc.wait(timeout=60)
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+def test_eval_takes_a_sweep_jobs_folder_whose_name_holds_equals_signs_and_commas(ntm, tmp_path):
+    from conftest import run
+
+    job = run(tmp_path, name="optimizer.lr=0.01,seed=0").run_dir
+    code, _, err = ntm("eval", f"checkpoint={job}", "eval.lengths=[2]", "eval.num_sequences=4", "hydra.run.dir=ev")
+    assert code == 0, err
+    assert json.loads((tmp_path / "ev" / "eval.json").read_text())["checkpoint"].startswith(str(job))
