@@ -13,7 +13,6 @@ bug in ntm itself keeps its traceback.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import signal
@@ -102,7 +101,7 @@ def _job(run: Callable[[DictConfig, Path, bool], float | None]) -> Callable[[Dic
             log.error("job %d failed: %s", hydra_cfg.job.num, ex)
             job_id = {"num": hydra_cfg.job.num, "overrides": hydra_cfg.job.override_dirname}
             record_failure(run_dir, job_id, str(ex))
-            return math.nan
+            return None  # no objective: Optuna records the trial as failed and the search goes on
 
     return job
 
@@ -116,12 +115,23 @@ def _train(cfg: DictConfig, run_dir: Path, sweep: bool) -> float | None:
     problems = preset_problems(dict(hydra_cfg.runtime.choices))
     if problems:
         raise ConfigError("; ".join(problems))
-    run = prepare(cfg, run_dir)
+    run = prepare(cfg, run_dir, jobs=_jobs_at_once(hydra_cfg) if sweep else 1)
     _write_record(run_dir, cfg, hydra_cfg)
     result = run.run(show_progress=sys.stderr.isatty() and not sweep)
     if result.status == "stopped":
         raise _Exit(EXIT_CODES[result.stop_signal])
     return result.objective
+
+
+def _jobs_at_once(hydra_cfg: DictConfig) -> int:
+    """How many jobs of a sweep train at once on this machine: the joblib launcher's n_jobs (negative counts
+    back from the cores, as joblib does), else 1."""
+    from ntm_cli.device import cores
+
+    n = OmegaConf.select(hydra_cfg, "launcher.n_jobs")
+    if n is None:
+        return 1
+    return max(1, cores() + 1 + int(n) if int(n) < 0 else int(n))
 
 
 def _eval(cfg: DictConfig, run_dir: Path, sweep: bool) -> float | None:

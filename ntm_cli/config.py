@@ -18,7 +18,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ntm_cli import metrics, plugins
-from ntm_cli.checks import positive
+from ntm_cli.checks import choice, positive
 from ntm_cli.device import DeviceConfig
 from ntm_cli.errors import ConfigError
 from ntm_cli.models import model_spec, spec_of
@@ -76,6 +76,8 @@ class LoopConfig:
         compile_steps: time steps per call of the compiled step; sequences are padded to a multiple of it
         max_bad_steps: stop once this many steps in a row had a non-finite loss or gradient (each is skipped)
         curriculum: an adaptive curriculum over the task's size ranges
+        resume: auto: a run directory holding a checkpoint of this config (a requeued or re-run job) carries
+            on from it, one holding another config's is refused; never: the run directory must hold no run
     """
 
     steps: int = 10_000
@@ -93,9 +95,11 @@ class LoopConfig:
     compile_steps: int = 1
     max_bad_steps: int = 50
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    resume: str = "auto"
 
     def problems(self) -> list[str]:
-        out = positive(self, "train", [f.name for f in dataclasses.fields(self) if f.name != "keep_checkpoints"])
+        numbers = [f.name for f in dataclasses.fields(self) if f.name not in ("keep_checkpoints", "resume")]
+        out = positive(self, "train", numbers) + choice("train.resume", self.resume, ("auto", "never"))
         if self.target_bit_errors is not None and self.target_bit_errors < 0:
             out.append(f"train.target_bit_errors={self.target_bit_errors} must be 0 or more (or null)")
         if self.keep_checkpoints < 0:

@@ -65,12 +65,13 @@ def idle_cores(window: float = 0.1) -> float:
     return cores() * (idle1 - idle0) / max(1, total1 - total0)
 
 
-def threads_for(cfg: DeviceConfig, batch_size: int) -> int | None:
+def threads_for(cfg: DeviceConfig, batch_size: int, share: int | None = None) -> int | None:
     """The CPU threads for steps of ``batch_size`` sequences: ``device.threads``, else OMP_NUM_THREADS's (None:
-    torch already follows it), else one, or the idle cores (up to 4) for a large batch.
+    torch already follows it), else one, or the idle cores (up to 4, and up to ``share``) for a large batch.
 
-    A thread per idle core only: two threads of a step that share a core with other work wait on each
-    other at every operation, and the step slows many times over instead of by half.
+    ``share``: the cores this run may use when other jobs of a parallel sweep run beside it. A thread per
+    idle core only: two threads of a step that share a core with other work wait on each other at every
+    operation, and the step slows many times over instead of by half.
     """
     if cfg.threads is not None:
         return cfg.threads
@@ -78,12 +79,23 @@ def threads_for(cfg: DeviceConfig, batch_size: int) -> int | None:
         return None
     if batch_size < _THREADED_BATCH:
         return 1
-    return max(1, min(_MOST_THREADS, round(idle_cores())))
+    return max(1, min(_MOST_THREADS, share or _MOST_THREADS, round(idle_cores())))
 
 
-def resolve_device(cfg: DeviceConfig, batch_size: int = 1) -> torch.device:
-    """The torch device ``cfg`` names; sets torch's CPU threads for steps of ``batch_size`` sequences."""
-    threads = threads_for(cfg, batch_size)
+def oversubscribed(cfg: DeviceConfig, share: int | None, jobs: int) -> str | None:
+    """A warning when ``device.threads`` asks for more threads than a parallel sweep's job has cores."""
+    if cfg.threads is None or share is None or cfg.threads <= share:
+        return None
+    return (
+        f"device.threads={cfg.threads} with {jobs} jobs at once on {cores()} cores: more threads than cores, "
+        f"so each job waits on the others; use device.threads={share} (or null, which takes each job's share)"
+    )
+
+
+def resolve_device(cfg: DeviceConfig, batch_size: int = 1, share: int | None = None) -> torch.device:
+    """The torch device ``cfg`` names; sets torch's CPU threads for steps of ``batch_size`` sequences (at most
+    ``share`` when ntm chooses)."""
+    threads = threads_for(cfg, batch_size, share)
     if threads is not None:
         torch.set_num_threads(threads)
     if cfg.name == "cuda" and not torch.cuda.is_available():

@@ -3,7 +3,9 @@ overrides -> the typed config and the run directory to train on in.
 
 ``ntm train resume=RUN [train.steps=N ...]`` calls ``resolve`` before anything
 else runs, then hands the result to ``train``. A resume may change how long
-and where a run goes on, never what it trains.
+and where a run goes on, never what it trains. ``in_place`` is the same for a
+run started again in its own directory (``train.resume=auto``: a Slurm job
+requeued after preemption or its time limit, a sweep run again).
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from ntm_cli import checkpoint
+from ntm_cli import checkpoint, rundir
 from ntm_cli.composition import compose
-from ntm_cli.config import TrainConfig, plain, typed_train, validate_train
+from ntm_cli.config import TrainConfig, format_value, keys, plain, typed_train, validate_train
 from ntm_cli.errors import CheckpointError, ConfigError, NtmError
 
 # What a resumed run may change: how long and where it runs, never what it trains.
@@ -34,6 +36,7 @@ RESUMABLE = (
     "device",
     "eval",
     "objective",
+    "train.resume",
 )
 
 
@@ -114,3 +117,36 @@ def nothing_left(ckpt: dict[str, Any], cfg: TrainConfig, path: str) -> None:
             f"{path} reached train.target_bit_errors={target:g} at step {step}; "
             "to train on, give a lower train.target_bit_errors (or null)"
         )
+
+
+def in_place(cfg: TrainConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The checkpoint to carry on from when ``cfg`` starts in ``run_dir`` again, or None for a new run.
+
+    With ``train.resume=auto``, a run directory holding a checkpoint of this config (apart from the RESUMABLE
+    keys, which take their new values) continues from it, exactly as ``resume=`` would. Raises ConfigError for
+    a directory holding another config's run, or one with nothing left to train; with ``never``, for any run.
+    """
+    if cfg.train.resume == "never" or not rundir.holds_run(run_dir):
+        rundir.ensure_new(run_dir)
+        return None
+    path = run_dir / "checkpoints" / "last.pt"
+    ckpt = checkpoint.load(path)
+    checkpoint.resumable(ckpt, path)
+    differ = differences(saved_config(ckpt, path), cfg)
+    if differ:
+        raise ConfigError(
+            f"{run_dir} holds a run of another config ({'; '.join(differ[:3])}); give a new hydra.run.dir=PATH, "
+            f"or continue that run as it was with `ntm train resume={run_dir}`"
+        )
+    nothing_left(ckpt, cfg, str(run_dir))
+    return ckpt
+
+
+def differences(saved: TrainConfig, cfg: TrainConfig) -> list[str]:
+    """``KEY: SAVED there, NOW here`` for each key outside RESUMABLE whose value differs."""
+    before = {k: v for k, v, _ in keys(saved)}
+    out = []
+    for key, value, _ in keys(cfg):
+        if not any(key == k or key.startswith(k + ".") for k in RESUMABLE) and before.get(key) != value:
+            out.append(f"{key}: {format_value(before.get(key))} there, {format_value(value)} here")
+    return out

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ntm_cli import checkpoint, compiling, curriculum, device, metrics, rundir
+from ntm_cli import checkpoint, compiling, curriculum, device, metrics, resume, rundir
 from ntm_cli.config import TrainConfig, changed_settings, objective_value, plain, typed_train, validate_train
 from ntm_cli.errors import DivergedError
 from ntm_cli.models import ModelSpec, spec_of
@@ -144,19 +144,23 @@ def prepare(
     run_dir: str | Path | None = None,
     *,
     checkpoint_state: dict[str, Any] | None = None,
+    jobs: int = 1,
 ) -> Run:
     """Every check of a run, and its parts built, before anything is written: ``train``'s first half.
 
-    Raises NtmError subclasses for a config, run directory, checkpoint or
-    memory size that cannot be used.
+    ``jobs``: runs training at once on this machine's cores (a parallel sweep's n_jobs); ntm's thread
+    choice keeps to this run's share. Raises NtmError subclasses for a config, run directory, checkpoint
+    or memory size that cannot be used.
     """
     # A copy: setup records in it what ntm decided (train.compile), and the caller's config stays as given.
     cfg = copy.deepcopy(cfg) if isinstance(cfg, TrainConfig) else typed_train(cfg)
     warnings = validate_train(cfg)
     run_dir = Path(run_dir) if run_dir is not None else rundir.default("train")
     if checkpoint_state is None:
-        rundir.ensure_new(run_dir)
-    dev = device.resolve_device(cfg.device, cfg.train.batch_size)
+        checkpoint_state = resume.in_place(cfg, run_dir)
+    share = max(1, device.cores() // jobs) if jobs > 1 else None
+    warnings += [w for w in [device.oversubscribed(cfg.device, share, jobs)] if w]
+    dev = device.resolve_device(cfg.device, cfg.train.batch_size, share)
     spec = spec_of(cfg.model)
     task = build_task(cfg.task)
     device.check_fits(memory_needed(cfg, spec, task), dev, "this run", lower_hint(cfg))

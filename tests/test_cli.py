@@ -121,7 +121,7 @@ BAD_TRAIN_INPUTS = [
     (["model=transformer"], "unknown model 'transformer'"),
     (["optimizer=sgd"], "unknown optimizer 'sgd'"),
     (["device=tpu"], "unknown device 'tpu'"),
-    (["hydra/launcher=joblib"], "joblib needs Hydra's plugin: pip install hydra-joblib-launcher"),
+    (["hydra/launcher=jobllib"], "unknown hydra/launcher 'jobllib'; choose hydra/launcher=OPTION with OPTION one of:"),
     (["trian.steps=5"], "unknown key 'trian.steps'"),
     (["+foo=1"], "unknown key 'foo'"),
     (["train.steps=abc"], "train.steps"),
@@ -177,7 +177,7 @@ def test_a_refused_run_changes_nothing_in_an_existing_run(ntm, trained_run):
     (trained_run / ".hydra" / "config.yaml").write_text("the run's own record\n")
     before = {p: p.read_bytes() for p in trained_run.rglob("*") if p.is_file()}
     code, _, err = ntm("train", *DEBUG, "seed=5", f"hydra.run.dir={trained_run}")
-    assert code == 2 and "already holds a training run" in one_error_line(err)
+    assert code == 2 and "holds a run of another config (seed: 0 there, 5 here)" in one_error_line(err)
     assert {p: p.read_bytes() for p in trained_run.rglob("*") if p.is_file()} == before
 
 

@@ -29,6 +29,17 @@ def test_large_batches_take_the_idle_cores_up_to_four(no_omp_env, monkeypatch):
         assert threads_for(DeviceConfig(), 128) == threads, idle
 
 
+def test_a_parallel_sweeps_job_keeps_to_its_share_of_the_cores(no_omp_env, monkeypatch):
+    monkeypatch.setattr(device, "idle_cores", lambda: 16.0)  # the jobs start together: each sees all cores idle
+    assert [threads_for(DeviceConfig(), 128, share) for share in (1, 3, 8)] == [1, 3, 4]
+    assert threads_for(DeviceConfig(), 16, 8) == 1
+    monkeypatch.setattr(device, "cores", lambda: 2)
+    assert device.oversubscribed(DeviceConfig(threads=1), 1, 2) is None
+    assert device.oversubscribed(DeviceConfig(threads=2), None, 1) is None
+    line = device.oversubscribed(DeviceConfig(threads=2), 1, 2)
+    assert line.startswith("device.threads=2 with 2 jobs at once on 2 cores") and "use device.threads=1" in line
+
+
 def test_omp_num_threads_is_left_to_torch(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert threads_for(DeviceConfig(), 128) is None

@@ -192,3 +192,38 @@ def test_a_second_ctrl_c_leaves_at_once_without_a_traceback(tmp_path):
     assert proc.returncode == 130, (proc.returncode, stderr)
     # The newest checkpoint on disk is whole.
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["step"] >= 3
+
+
+class _Killed(BaseException):
+    """What the process would die of: nothing in the run catches it."""
+
+
+def test_a_run_killed_while_writing_a_checkpoint_and_started_again_ends_as_if_never_stopped(tmp_path, monkeypatch):
+    """train.resume=auto (the default), as a requeued Slurm job meets it: the same config started again in
+    the same run directory carries on from its last whole checkpoint and ends bit-identical."""
+    args = ["train.steps=12", "train.checkpoint_every=4"]
+    train(config(*args), tmp_path / "straight")
+    real_save, saves = torch.save, []
+
+    def dies_at_the_third_checkpoint(obj, f, *a, **k):
+        saves.append(f)
+        if len(saves) == 3:  # step 8's last.pt: half a file written, then the process is gone
+            f.write(b"half a checkpoint")
+            raise _Killed
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", dies_at_the_third_checkpoint)
+    with pytest.raises(_Killed):
+        train(config(*args), tmp_path / "requeued")
+    monkeypatch.setattr(torch, "save", real_save)
+    assert torch.load(tmp_path / "requeued" / "checkpoints" / "last.pt", weights_only=True)["step"] == 4
+    result = train(config(*args), tmp_path / "requeued")  # the same command, run again
+
+    assert result.status == "done" and "resumed at step 4" in (tmp_path / "requeued" / "train.log").read_text()
+    straight, requeued = (
+        torch.load(tmp_path / r / "checkpoints" / "last.pt", weights_only=True) for r in ("straight", "requeued")
+    )
+    for key in ("model", "optimizer", "rng", "step", "sequences", "best", "validation"):
+        _assert_same(straight[key], requeued[key], key)
+    a, b = tb_scalars(tmp_path / "straight"), tb_scalars(tmp_path / "requeued")
+    assert a["train/cost_bits_per_sequence"] == b["train/cost_bits_per_sequence"]

@@ -122,11 +122,21 @@ def test_the_objective_is_the_figure_its_key_names(tmp_path):
     assert run(tmp_path, "objective=solved_at_seconds", name="b").objective is None  # unsolved
 
 
-def test_a_run_directory_is_never_overwritten(trained_run):
-    before = (trained_run / "checkpoints" / "last.pt").read_bytes()
-    with pytest.raises(ConfigError, match="already holds a training run"):
-        train(config(), trained_run)
-    assert (trained_run / "checkpoints" / "last.pt").read_bytes() == before
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ([], "is at step 6 of train.steps=6; to train on, give train.steps above 6"),
+        (["model.memory_n=16"], "holds a run of another config (model.memory_n: 8 there, 16 here)"),
+        (["train.steps=9", "train.resume=never"], "already holds a training run"),
+    ],
+)
+def test_a_run_directory_is_never_overwritten(trained_run, overrides, words):
+    """Started again in its own directory, a run of the same config with nothing left to train, a run of
+    another config, and any run with train.resume=never are refused, and the run is left as it was."""
+    before = {p: p.read_bytes() for p in trained_run.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        train(config(*overrides), trained_run)
+    assert {p: p.read_bytes() for p in trained_run.rglob("*") if p.is_file()} == before
 
 
 TASK_SIZES = {
