@@ -6,7 +6,7 @@
 Hydra starts (``ntm_cli.resume``) and trains without it; ``ntm summarize``
 only reads run directories (``ntm_cli.summary``). Exit status: 0 done;
 2 a mistake in the user's input, as one line on stderr; 1 a sweep with failed
-jobs; 130 and 143 a run stopped by SIGINT and SIGTERM after its checkpoint. A
+jobs; 130, 143 and 140 a run stopped by SIGINT, SIGTERM and (under submitit) SIGUSR2 after its checkpoint. A
 bug in ntm itself keeps its traceback.
 """
 

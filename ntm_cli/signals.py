@@ -1,4 +1,9 @@
-"""Stopping cleanly on SIGINT or SIGTERM: the work in hand finishes, a second signal stops at once."""
+"""Stopping cleanly on SIGINT or SIGTERM: the work in hand finishes, a second signal stops at once.
+
+Under a job manager that handles SIGUSR2 itself (submitit, warned by Slurm before a job's time limit or its
+preemption), SIGUSR2 stops the same way, and the manager's own handler (which requeues the job) runs once the
+work in hand is saved.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import threading
 from collections.abc import Iterator
 
 # The exit status a shell gives a process stopped by each signal; the CLI exits with it.
-EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143, "SIGUSR2": 140}
 
 
 class StopRequest:
@@ -39,9 +44,15 @@ def stop_requests(what: str) -> Iterator[StopRequest]:
         # os.write, not logging: the signal may have interrupted a write to the same stream.
         os.write(2, f"\n{request.name}: stopping after {what} (send it again to stop at once)\n".encode())
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    caught = [signal.SIGINT, signal.SIGTERM]
+    manager = getattr(signal, "SIGUSR2", None)
+    if manager is not None and callable(signal.getsignal(manager)):
+        caught.append(manager)
+    previous = {sig: signal.signal(sig, handler) for sig in caught}
     try:
         yield request
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        if manager in previous and request.name == "SIGUSR2":
+            previous[manager](manager, None)  # the job manager's handler: it requeues the job

@@ -28,7 +28,7 @@ from ntm_cli.config import TrainConfig, changed_settings, objective_value, plain
 from ntm_cli.errors import DivergedError
 from ntm_cli.models import ModelSpec, spec_of
 from ntm_cli.optim import build_optimizer, build_scheduler
-from ntm_cli.signals import stop_requests
+from ntm_cli.signals import EXIT_CODES, stop_requests
 from ntm_cli.sinks import Sinks
 from ntm_cli.step import TrainStep, compiled_step
 from ntm_cli.tasks import Task, build_task
@@ -51,7 +51,7 @@ class Progress:
     compile_seconds: float = 0.0  # spent compiling the time step, not counted against train.max_seconds
     skipped_steps: int = 0
     bad_steps_in_a_row: int = 0
-    ended_by: str | None = None  # steps, target, time, SIGINT, SIGTERM or non-finite
+    ended_by: str | None = None  # steps, target, time, SIGINT, SIGTERM, SIGUSR2 or non-finite
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any]) -> Progress:
@@ -313,7 +313,7 @@ class Run:
         sinks.close()
         p.wall_seconds = time.perf_counter() - started
         self.save(["last.pt"], None)
-        stopped = p.ended_by in ("SIGINT", "SIGTERM")
+        stopped = p.ended_by in EXIT_CODES
         result = self.finish("stopped" if stopped else "done")
         if stopped:
             log.warning(

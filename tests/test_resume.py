@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import SMALL, config, ntm_executable, run, tb_scalars
 
-from ntm_cli import resume
+from ntm_cli import resume, training
 from ntm_cli.errors import CheckpointError, ConfigError
 from ntm_cli.training import train
 
@@ -227,3 +227,32 @@ def test_a_run_killed_while_writing_a_checkpoint_and_started_again_ends_as_if_ne
         _assert_same(straight[key], requeued[key], key)
     a, b = tb_scalars(tmp_path / "straight"), tb_scalars(tmp_path / "requeued")
     assert a["train/cost_bits_per_sequence"] == b["train/cost_bits_per_sequence"]
+
+
+def test_a_job_managers_warning_signal_saves_the_run_then_lets_the_manager_requeue_it(tmp_path, monkeypatch):
+    """submitit handles SIGUSR2 (Slurm's warning before a time limit) by requeueing the job: ntm finishes the
+    step, saves its checkpoint, then calls that handler; the job run again carries on from that step."""
+    seen = []
+
+    def manager(signum, frame):  # submitit's handler would requeue the job and exit
+        seen.append(torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["step"])
+
+    before = signal.signal(signal.SIGUSR2, manager)
+    step = training.Sinks.step
+
+    def warned_at_step_4(self):
+        step(self)
+        self.steps = getattr(self, "steps", 0) + 1
+        if self.steps == 4:
+            os.kill(os.getpid(), signal.SIGUSR2)
+
+    monkeypatch.setattr(training.Sinks, "step", warned_at_step_4)
+    try:
+        result = train(config("train.steps=12"), tmp_path / "run")
+    finally:
+        signal.signal(signal.SIGUSR2, before)
+    assert (result.status, result.stop_signal, result.metrics["steps"]) == ("stopped", "SIGUSR2", 4)
+    assert seen == [4] and signal.getsignal(signal.SIGUSR2) is before
+    monkeypatch.setattr(training.Sinks, "step", step)
+    again = train(config("train.steps=12"), tmp_path / "run")
+    assert again.status == "done" and "resumed at step 4" in (tmp_path / "run" / "train.log").read_text()
