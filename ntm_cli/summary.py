@@ -505,6 +505,13 @@ def _summary(runs: list[Run], sweeps: set[Path], sort_by: str | None, reverse: b
     return sort(found, sort_by, reverse) if sort_by else found
 
 
+def of_sweep(path: Path) -> tuple[str, list[Path]]:
+    """The tables of the runs under ``path`` and the files written there (a sweep's end writes them too)."""
+    runs, folders = _found(path)
+    found = _summary(runs, folders, None, False)
+    return report(found, None), write(found, path)
+
+
 def command(args: Sequence[str]) -> int:
     """``ntm summarize PATH... [--sort NAME] [--reverse]``: prints the tables, writes the files into each PATH.
 

@@ -1,6 +1,7 @@
 """Sweeps (``ntm train -m ...``): how a job's failure is recorded, and the report at the sweep's end.
 
-A job refused for bad input does not stop the others, whatever the launcher:
+At its end a sweep prints its summary and writes it into its folder
+(``ntm_cli.summary``). A job refused for bad input does not stop the others, whatever the launcher:
 it writes ``metrics.json`` with ``"status": "failed"`` and its one-line reason
 into its own folder and returns no objective. ``SweepReport``, a Hydra
 callback, reads those records when the sweep ends.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from ntm_cli import rundir
+from ntm_cli.errors import NtmError
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +65,20 @@ def failures(sweep_dir: Path) -> list[str]:
 
 
 class SweepReport(Callback):
-    """At the end of a sweep, names the jobs that failed (and makes ``ntm`` exit with 1)."""
+    """At the end of a sweep, prints its summary (``ntm summarize``, also written into the sweep's folder) and
+    names the jobs that failed (and makes ``ntm`` exit with 1)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        failed = failures(Path(config.hydra.sweep.dir))
+        from ntm_cli import summary
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            text, written = summary.of_sweep(sweep_dir)
+        except NtmError:  # no job got as far as its folder
+            text, written = "", []
+        print(f"\n{text}", end="", flush=True)
+        if written:
+            print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr, flush=True)
+        failed = failures(sweep_dir)
         if failed:
             raise SweepFailed(failed)

@@ -200,12 +200,16 @@ def test_an_output_folder_that_cannot_be_written_gets_one_line(ntm, trained_run,
 
 
 def test_multirun_runs_each_job_in_its_own_folder_named_by_its_overrides(ntm, tmp_path):
-    code, _, err = ntm("train", "-m", "experiment=debug", "task.max_len=3", "seed=0,1", "hydra.sweep.dir=sweep")
+    """... and ends with the sweep's summary, printed and written into the sweep's folder."""
+    code, out, err = ntm("train", "-m", "experiment=debug", "task.max_len=3", "seed=0,1", "hydra.sweep.dir=sweep")
     assert code == 0, err
     for seed in (0, 1):
         job = tmp_path / "sweep" / f"experiment=debug,seed={seed},task.max_len=3"
         assert json.loads((job / "metrics.json").read_text())["steps"] == 6
         assert f"seed={seed}" in (job / ".hydra" / "overrides.yaml").read_text()
+    assert "## Runs (2)" in out and "## Settings over seeds (1)" in out
+    summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
+    assert [r["status"] for r in summary["runs"]] == ["done", "done"]
 
 
 def test_a_long_override_list_names_job_folders_by_number(ntm, tmp_path):
