@@ -20,7 +20,7 @@ install: $(STAMP) ## Create .venv and install ntm with its dev tools (keeps an e
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install $(TORCH)
-	$(BIN)/python -m pip install -e ".[dev,sweep]"
+	$(BIN)/python -m pip install -e ".[dev,sweep,plot]"
 	@$(MAKE) --no-print-directory warmup
 	@touch $@
 

@@ -119,6 +119,8 @@ class EvalSettings:
         num_sequences: sequences per row
         batch_size: sequences per batch
         memory_n: evaluate a memory model with this many locations instead of its own; null: its own
+        figures: ntm eval draws the first sequence of each row, with an ntm's or dnc's memory and head weightings
+            over time (the paper's Figures 6, 9, 12, 13), into figures/ROW.png beside eval.json (needs matplotlib)
     """
 
     lengths: list[int] | None = None
@@ -126,6 +128,7 @@ class EvalSettings:
     num_sequences: int = 1000
     batch_size: int = 500
     memory_n: int | None = None
+    figures: bool = False
 
     def problems(self) -> list[str]:
         out = positive(self, "eval", ("num_sequences", "batch_size", "memory_n"))

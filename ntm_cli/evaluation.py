@@ -2,7 +2,9 @@
 
 Each row (the training range, then each size of the task's generalisation
 protocol) is written to ``eval.json`` as soon as it is measured, so a stop by
-SIGINT or SIGTERM keeps the rows already done (``complete`` false).
+SIGINT or SIGTERM keeps the rows already done (``complete`` false). With
+``eval.figures``, each row's first sequence is drawn into ``figures/`` too
+(``ntm_cli/figures.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ntm_cli import checkpoint, device, metrics, rundir
+from ntm_cli import checkpoint, device, figures, metrics, rundir
 from ntm_cli.config import EvalConfig, plain, typed_eval, validate_eval
 from ntm_cli.errors import ConfigError
 from ntm_cli.models import spec_of
@@ -81,7 +83,7 @@ def load_model(cfg: EvalConfig, ckpt: dict[str, Any], source: Path, dev: torch.d
 def evaluate(cfg: EvalConfig | dict | Any, run_dir: str | Path | None = None) -> EvalResult:
     """Evaluates ``cfg.checkpoint`` (a file, or a run directory's best.pt) on every row of the protocol.
 
-    Writes eval.json (after each row) and eval.txt to ``run_dir`` (default:
+    Writes eval.json (after each row), eval.txt and, with eval.figures, figures/ROW.png to ``run_dir`` (default:
     RUN/eval/DATE_TIME beside the checkpoint's run). Raises NtmError for bad
     input, before anything is written.
     """
@@ -91,6 +93,8 @@ def evaluate(cfg: EvalConfig | dict | Any, run_dir: str | Path | None = None) ->
     ckpt = checkpoint.load(source)
     dev = device.resolve_device(cfg.device, cfg.eval.batch_size)
     task, model, train_cfg, spec = load_model(cfg, ckpt, source, dev)
+    if cfg.eval.figures:
+        figures.check(model)
     protocol = task.eval_rows(
         lengths=cfg.eval.lengths or train_cfg.eval.lengths, repeats=cfg.eval.repeats or train_cfg.eval.repeats
     )
@@ -119,8 +123,15 @@ def evaluate(cfg: EvalConfig | dict | Any, run_dir: str | Path | None = None) ->
             for name, overrides in rows.items():
                 if stop.name is not None:
                     break
+                start = generator.get_state()
                 result["rows"][name] = metrics.measure(model, task, generator, n, batch, dev, metrics.EVAL, **overrides)
                 rundir.write_json(run_dir / "eval.json", result)
+                if cfg.eval.figures:  # the row's first sequence: measure's first batch, redrawn from its start
+                    first = task.sample(min(n, batch), torch.Generator().set_state(start), **overrides)
+                    title = f"{result['model']} on {result['task']}, {name}: the first sequence"
+                    figures.draw_first(model, first, title, run_dir / "figures" / figures.file_name(name))
+        if cfg.eval.figures and result["rows"]:
+            log.info("drew the first sequence of each row into %s", run_dir / "figures")
         result["complete"] = stop.name is None
         rundir.write_json(run_dir / "eval.json", result)
         table = format_table(result["rows"], task.train_range, n)
