@@ -4,7 +4,8 @@
 ``-m``, ``--cfg job``, shell completion) whose jobs call the plain functions
 ``train`` and ``evaluate``. ``ntm train resume=RUN`` is resolved before
 Hydra starts (``ntm_cli.resume``) and trains without it; ``ntm summarize``
-only reads run directories (``ntm_cli.summary``). Exit status: 0 done;
+and ``ntm report`` only read run directories (``ntm_cli.summary``, ``ntm_cli.report``); ``ntm export``
+writes a model to share (``ntm_cli.export``). Exit status: 0 done;
 2 a mistake in the user's input, as one line on stderr; 1 a sweep with failed
 jobs; 130, 143 and 140 a run stopped by SIGINT, SIGTERM and (under submitit) SIGUSR2 after its checkpoint. A
 bug in ntm itself keeps its traceback.
@@ -23,14 +24,20 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ntm_cli import composition, rundir, summary, usage
+from ntm_cli import composition, export, report, rundir, summary, usage
 from ntm_cli.errors import ConfigError, NtmError
 from ntm_cli.signals import EXIT_CODES
 from ntm_cli.sweep import SweepFailed, record_failure
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("train", "eval", "summarize")
+# Commands that take files and folders (their own options, no Hydra): name -> the function of its arguments.
+_FILE_COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "summarize": summary.command,
+    "report": report.command,
+    "export": export.command,
+}
+COMMANDS = ("train", "eval", *_FILE_COMMANDS)
 
 
 class _Exit(SystemExit):
@@ -202,8 +209,8 @@ def _resume(args: list[str]) -> int:
 
 
 def _command(command: str, args: list[str]) -> int:
-    if command == "summarize":
-        return summary.command(args)
+    if command in _FILE_COMMANDS:
+        return _FILE_COMMANDS[command](args)
     if command == "train" and any(a.startswith("resume=") for a in args):
         return _resume(args)
     if "--help" in args or "-h" in args:
@@ -226,7 +233,7 @@ def _completion(argv: list[str]) -> int:
         print(" ".join(name for name in COMMANDS if name.startswith(prefix)))
         return 0
     sub = words[1]
-    if sub == "summarize":
+    if sub in _FILE_COMMANDS:
         return 0  # it takes folders: no words from here, so the shell completes file names
     start = line.index(sub)
     os.environ["COMP_LINE"] = line[:start] + line[start + len(sub) :].lstrip()
@@ -252,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     command, args = argv[0], argv[1:]
     if command not in COMMANDS:
         print(
-            f"ntm: error: unknown command '{command}'; use `ntm train`, `ntm eval` or `ntm summarize` (ntm --help)",
+            f"ntm: error: unknown command '{command}'; use one of {', '.join(f'`ntm {c}`' for c in COMMANDS)} "
+            "(ntm --help)",
             file=sys.stderr,
         )
         return 2

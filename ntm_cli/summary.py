@@ -119,7 +119,7 @@ def find_runs(path: Path) -> list[Path]:
     return sorted(found, key=_natural)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object, or None for a file that is missing, cut short or not an object."""
     try:
         data = json.loads(path.read_text())
@@ -190,7 +190,7 @@ def _is_number(value: object) -> bool:
 
 def read_run(folder: Path, job: str) -> Run:
     """The row of one run directory; what is missing or unreadable makes it a run still going, never an error."""
-    record = _read_json(folder / "metrics.json") or {}
+    record = read_json(folder / "metrics.json") or {}
     overrides = _read_overrides(folder / ".hydra" / "overrides.yaml")
     job_id = record.get("job")
     if overrides is None and isinstance(job_id, dict) and isinstance(job_id.get("overrides"), str):
@@ -276,12 +276,16 @@ def _spread(values: list[float]) -> Spread | None:
     return Spread(statistics.median(finite), min(finite), max(finite), len(finite))
 
 
+def seedless(overrides: dict[str, str | None]) -> dict[str, str | None]:
+    """A run's overrides but its seed: what names its setting (a Setting's ``overrides``)."""
+    return {k: v for k, v in overrides.items() if _bare(k) != SEED}
+
+
 def settings(runs: Sequence[Run], names: Sequence[str]) -> list[Setting]:
     """The runs grouped by their overrides but the seed, in the order they come; failed runs count but add no figure."""
     groups: dict[tuple[tuple[str, str | None], ...], list[Run]] = {}
     for run in runs:
-        key = tuple((k, v) for k, v in sorted(run.overrides.items()) if _bare(k) != SEED)
-        groups.setdefault(key, []).append(run)
+        groups.setdefault(tuple(sorted(seedless(run.overrides).items())), []).append(run)
     out = []
     for key, members in groups.items():
         spreads = {name: _spread([r.figures[name] for r in members if name in r.figures]) for name in names}
@@ -470,16 +474,16 @@ def write(summary: Summary, folder: Path) -> list[Path]:
 # -- the command -----------------------------------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse, with a mistake reported as one line (ConfigError: exit 2) rather than usage and ``exit``."""
 
     def error(self, message: str) -> NoReturn:
-        raise ConfigError(f"{message}; usage: {USAGE}")
+        raise ConfigError(f"{message}; usage: {self.usage}")
 
 
 def parser() -> argparse.ArgumentParser:
     """``ntm summarize``'s options; its help is what ``ntm summarize --help`` prints."""
-    out = _Parser(
+    out = OneLineParser(
         prog="ntm summarize",
         usage=USAGE,
         description="A table of the runs of a sweep (or of any run directories) and one of their settings over "
@@ -492,7 +496,7 @@ def parser() -> argparse.ArgumentParser:
     return out
 
 
-def _found(path: Path) -> tuple[list[Run], set[Path]]:
+def found_runs(path: Path) -> tuple[list[Run], set[Path]]:
     """The runs under ``path`` (each job named from ``path`` on), and the folders at or under it that may hold
     their sweep's multirun.yaml."""
     folders = find_runs(path)
@@ -507,7 +511,7 @@ def _summary(runs: list[Run], sweeps: set[Path], sort_by: str | None, reverse: b
 
 def of_sweep(path: Path) -> tuple[str, list[Path]]:
     """The tables of the runs under ``path`` and the files written there (a sweep's end writes them too)."""
-    runs, folders = _found(path)
+    runs, folders = found_runs(path)
     found = _summary(runs, folders, None, False)
     return report(found, None), write(found, path)
 
@@ -521,7 +525,7 @@ def command(args: Sequence[str]) -> int:
         print(parser().format_help(), end="")
         return 0
     options = parser().parse_args(list(args))
-    found = {path: _found(path) for path in options.paths}
+    found = {path: found_runs(path) for path in options.paths}
     if len(found) == 1:
         every, sweeps = next(iter(found.values()))
     else:

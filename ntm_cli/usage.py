@@ -9,13 +9,15 @@ from omegaconf import OmegaConf
 
 from ntm_cli import composition, config
 
-USAGE = """usage: ntm {train,eval,summarize} [KEY=VALUE ...] [-m] [--cfg job] [--help]
+USAGE = """usage: ntm {train,eval,summarize,report,export} [KEY=VALUE ...] [-m] [--cfg job] [--help]
 
   ntm train [overrides]            train a model (defaults: task=copy model=ntm controller=lstm)
   ntm train resume=RUN_DIR         continue a run where it stopped
   ntm train -m seed=0,1,2          a sweep: one run per value
   ntm eval checkpoint=RUN_DIR      evaluate a run's best checkpoint on fresh sequences
   ntm summarize SWEEP_DIR          a sweep's runs and settings over seeds as tables (ntm summarize --help)
+  ntm report SWEEP_DIR             those tables with learning curves and generalisation as report.md (--help)
+  ntm export RUN_DIR OUT.pt        a run's model (weights and config, no training state) as a file to share
   ntm train --help                 every config group and key, with its default and what it does
   ntm --version                    the versions of ntm, torch and Hydra
   eval "$(ntm -sc install=bash)"   shell completion for bash

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SMALL, ntm_executable, run_ntm, tb_scalars
+from conftest import SMALL, assert_same, ntm_executable, run_ntm, tb_scalars
 
 from ntm_cli import checkpoint
 
@@ -89,4 +89,30 @@ def test_sigkill_at_random_moments_never_corrupts_a_checkpoint_and_resume_goes_o
     assert proc.returncode == 0, proc.stderr
     assert checkpoint.load(last)["step"] == final
     assert [s for s, _ in tb_scalars(run)["train/cost_bits_per_sequence"]] == list(range(1, final + 1))
+    assert not _temporaries(run)
+
+
+@pytest.mark.slow
+def test_the_same_command_run_again_after_a_kill_mid_checkpoint_ends_as_if_never_killed(tmp_path):
+    """A requeued job: ``ntm train ARGS`` killed with SIGKILL while it writes a checkpoint, then the very same
+    command again (train.resume=auto), ends with the weights, optimizer and random states of an unkilled run."""
+    args = [*CRASHY, "train.steps=60", "train.keep_checkpoints=0"]
+    straight = run_ntm("train", *args, "hydra.run.dir=straight", cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    run = tmp_path / "run"
+    command = [ntm_executable(), "train", *args, "hydra.run.dir=run"]
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _wait_for_a_new_checkpoint(proc, run / "checkpoints" / "last.pt", None)
+    _kill_while_writing(proc, run)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = checkpoint.load(run / "checkpoints" / "last.pt")["step"]
+    assert killed_at < 60
+    again = run_ntm("train", *args, "hydra.run.dir=run", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"resumed at step {killed_at}" in (run / "train.log").read_text()
+    a, b = (checkpoint.load(tmp_path / r / "checkpoints" / "last.pt") for r in ("straight", "run"))
+    for key in ("model", "optimizer", "rng"):
+        assert_same(a[key], b[key], key)
+    assert a["step"] == b["step"] == 60 and a["best"] == b["best"]
     assert not _temporaries(run)

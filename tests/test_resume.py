@@ -9,29 +9,13 @@ import time
 
 import pytest
 import torch
-from conftest import SMALL, config, ntm_executable, run, tb_scalars
+from conftest import SMALL, assert_same, config, ntm_executable, run, tb_scalars
 
 from ntm_cli import resume, training
 from ntm_cli.errors import CheckpointError, ConfigError
 from ntm_cli.training import train
 
 MODELS = {"ntm": [], "dnc": ["model=dnc"], "lstm": ["model=lstm", "model.hidden_size=8", "model.layers=2"]}
-
-
-def _assert_same(a, b, where: str = "") -> None:
-    """Tensors equal bit for bit, recursively through dicts and lists."""
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for k in a:
-            _assert_same(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _assert_same(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
 
 
 def _continue(run_dir, *overrides: str):
@@ -59,7 +43,7 @@ def test_stopping_and_resuming_equals_training_straight(tmp_path, model, extra):
         torch.load(tmp_path / r / "checkpoints" / "last.pt", weights_only=True) for r in ("straight", "halves")
     )
     for key in ("model", "optimizer", "rng", "scheduler"):
-        _assert_same(straight[key], halves[key], key)
+        assert_same(straight[key], halves[key], key)
     if extra:
         assert straight["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1.25e-3, rel=1e-12)
         assert "lr 0.0025 -> 0.00125" in (tmp_path / "halves" / "train.log").read_text()
@@ -224,7 +208,7 @@ def test_a_run_killed_while_writing_a_checkpoint_and_started_again_ends_as_if_ne
         torch.load(tmp_path / r / "checkpoints" / "last.pt", weights_only=True) for r in ("straight", "requeued")
     )
     for key in ("model", "optimizer", "rng", "step", "sequences", "best", "validation"):
-        _assert_same(straight[key], requeued[key], key)
+        assert_same(straight[key], requeued[key], key)
     a, b = tb_scalars(tmp_path / "straight"), tb_scalars(tmp_path / "requeued")
     assert a["train/cost_bits_per_sequence"] == b["train/cost_bits_per_sequence"]
 

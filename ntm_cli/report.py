@@ -1,0 +1,415 @@
+"""``ntm report PATH... [--out DIR]``: ``ntm summarize``'s tables with the figures behind them, as report.md.
+
+The tables say where runs ended; the figures say how they got there and how
+far they carry. Into DIR go ``report.md`` (readable on any Git host: the
+command, the tables, the figures with a caption each), ``learning_curves.png``
+(validation cost against sequences trained on, from each run's tb/) and, once
+some run has been through ``ntm eval``, ``generalisation.png`` (bit errors
+against the size of the sequences). Each line is a setting (runs equal but for
+their seed): the median over its seeds, with their min-max as a band. Like
+``ntm summarize`` it only reads runs; a run still going is left out of the
+figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import shlex
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ntm_cli import summary
+from ntm_cli.checkpoint import write_text_atomic
+from ntm_cli.errors import ConfigError, NtmError
+from ntm_cli.summary import Run, Setting, Summary
+
+USAGE = "ntm report PATH... [--out DIR]"
+REPORT, CURVES, GENERALISATION = "report.md", "learning_curves.png", "generalisation.png"
+CURVE_METRIC = "cost_bits_per_sequence"  # the tb/ scalar val/NAME the learning curves draw
+EVAL_METRIC = "bit_errors_per_sequence"  # the eval.json figure the generalisation plot draws
+INSTALL_HINT = 'pip install -e ".[plot]"'
+_DECADES = 2  # more than this many decades between the smallest and largest value: a log y-scale
+_SIZE = re.compile(r"(?:(?P<word>length|items) (?P<n>\d+)|(?P<m>\d+) (?P<unit>inputs|bits))")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run directory with its row of the summary, its task and batch size (None where no config says)."""
+
+    folder: Path
+    run: Run
+    task: str | None
+    batch_size: int | None
+
+
+@dataclass(frozen=True)
+class Band:
+    """One setting's line: at each x, the median, min and max over the seeds that have a value there, and how many
+    do (``seeds``); ``runs``: how many seeds the line draws on."""
+
+    label: str
+    runs: int
+    x: list[float]
+    median: list[float]
+    low: list[float]
+    high: list[float]
+    seeds: list[int]
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One task's plot: its lines, what x is, and the training range to shade (generalisation only)."""
+
+    task: str
+    xlabel: str
+    bands: list[Band]
+    span: tuple[float, float] | None = None
+
+
+# -- reading runs ----------------------------------------------------------------------------------------------------
+
+
+def _setting_of(config: dict[str, Any], group: str, key: str) -> Any:
+    part = config.get(group)
+    return part.get(key) if isinstance(part, dict) else None
+
+
+def train_config(folder: Path) -> dict[str, Any]:
+    """The config a run trained with: its .hydra/config.yaml, else its last checkpoint's (a run made by ``train()``
+    in Python has no .hydra/); empty where neither can be read (a job refused before it started)."""
+    try:
+        data = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        data = None
+    if isinstance(data, dict):
+        return data
+    last = folder / "checkpoints" / "last.pt"
+    if not last.is_file():
+        return {}
+    from ntm_cli import checkpoint
+
+    try:
+        saved = checkpoint.load(last)["config"]
+    except NtmError:  # cut short while the run saves it
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def run_dir(folder: Path, run: Run) -> RunDir:
+    """A run with its folder, and the task and batch size its config names."""
+    config = train_config(folder)
+    task, batch = _setting_of(config, "task", "name"), _setting_of(config, "train", "batch_size")
+    return RunDir(folder, run, task if isinstance(task, str) else None, batch if isinstance(batch, int) else None)
+
+
+def read_runs(paths: Sequence[Path]) -> tuple[Summary, list[RunDir]]:
+    """The runs under ``paths`` as ``ntm summarize`` reads them (jobs named from their PATH, or with it when there
+    are several) and their summary."""
+    dirs, sweeps = [], set()
+    for path in dict.fromkeys(paths):
+        found, folders = summary.found_runs(path)
+        sweeps |= folders
+        for run in found:
+            folder = path / run.job
+            dirs.append(run_dir(folder, dataclasses.replace(run, job=folder.as_posix()) if len(paths) > 1 else run))
+    return summary.summarize([d.run for d in dirs], summary.swept_keys(sweeps)), dirs
+
+
+def validation_series(folder: Path, name: str = CURVE_METRIC) -> list[tuple[int, float]]:
+    """The scalar ``val/NAME`` of a run's tb/ as (step, value) by step; where a step repeats (a run resumed from an
+    earlier checkpoint writes it again) the last value counts. Empty without tb/ or that scalar."""
+    if not (folder / "tb").is_dir():
+        return []
+    from tensorboard.backend.event_processing import event_accumulator
+
+    events = event_accumulator.EventAccumulator(str(folder / "tb"), size_guidance={event_accumulator.SCALARS: 0})
+    events.Reload()  # size 0 above: every point, not a sample of 10,000
+    tag = f"val/{name}"
+    if tag not in events.Tags()["scalars"]:
+        return []
+    return sorted({event.step: event.value for event in events.Scalars(tag)}.items())
+
+
+def eval_rows(folder: Path) -> tuple[str, str, dict[str, dict[str, float]]] | None:
+    """A run's evaluations (RUN/eval/DATE_TIME/eval.json) merged oldest first, a later one winning a row they share:
+    the task, its training range, each row's metrics; None without any. An evaluation with eval.memory_n tests a
+    memory other than the one trained, so it is left out."""
+    task, train_range, rows = None, None, {}
+    for path in sorted((folder / "eval").glob("*/eval.json")):
+        data = summary.read_json(path)  # None for one cut short while ntm eval writes it
+        config = (data or {}).get("config") or {}
+        if data is None or not isinstance(data.get("rows"), dict) or (config.get("eval") or {}).get("memory_n"):
+            continue
+        task, train_range = data.get("task"), data.get("train_range")
+        rows |= {name: values for name, values in data["rows"].items() if isinstance(values, dict)}
+    return (str(task), str(train_range), rows) if rows else None
+
+
+# -- the arrays behind the figures -----------------------------------------------------------------------------------
+
+
+def band(label: str, series: Sequence[Sequence[tuple[float, float]]]) -> Band:
+    """One line over seeds (each seed's (x, value) points): at each x some seed has, the median, min and max of the
+    finite values there. Seeds validated at the same steps line up; after a seed stops (it solved early, say), the
+    line and band are those of the seeds that go on."""
+    at: dict[float, list[float]] = {}
+    for points in series:
+        for x, y in points:
+            if math.isfinite(y):
+                at.setdefault(x, []).append(y)
+    xs = sorted(at)
+    return Band(
+        label,
+        sum(1 for points in series if points),
+        xs,
+        [statistics.median(at[x]) for x in xs],
+        [min(at[x]) for x in xs],
+        [max(at[x]) for x in xs],
+        [len(at[x]) for x in xs],
+    )
+
+
+def setting_label(setting: Setting, varying: Sequence[str]) -> str:
+    """A setting's overrides that differ between settings, as the summary's columns show them (the seed is none)."""
+    shown = [
+        k if setting.overrides[k] is None else f"{k}={setting.overrides[k]}" for k in varying if k in setting.overrides
+    ]
+    return " ".join(shown) or "all runs"
+
+
+def _seeds(n: int) -> str:
+    return f"({n} seed{'' if n == 1 else 's'})"
+
+
+def by_setting(found: Summary, runs: Sequence[RunDir]) -> list[tuple[str, list[RunDir]]]:
+    """Each setting's label and its runs, in the summary's order."""
+    return [
+        (setting_label(s, found.varying), [r for r in runs if summary.seedless(r.run.overrides) == s.overrides])
+        for s in found.settings
+    ]
+
+
+def learning_curves(found: Summary, runs: Sequence[RunDir], name: str = CURVE_METRIC) -> list[Panel]:
+    """A panel per task: for each setting, validation ``name`` against sequences trained on (step x batch size, per
+    run) over its seeds. Runs still going, or without tb/, a task or a batch size, are left out."""
+    panels: dict[str, list[Band]] = {}
+    for label, members in by_setting(found, runs):
+        usable = [r for r in members if r.run.status != "running" and r.task and r.batch_size]
+        for task in dict.fromkeys(r.task for r in usable):
+            series = [
+                [(s * r.batch_size, v) for s, v in validation_series(r.folder, name)] for r in usable if r.task == task
+            ]
+            line = band(label, series)
+            if line.x:
+                panels.setdefault(task, []).append(dataclasses.replace(line, label=f"{label} {_seeds(line.runs)}"))
+    return [Panel(task, "sequences (steps x batch size)", bands) for task, bands in panels.items()]
+
+
+def row_size(name: str) -> tuple[str, int, str] | None:
+    """An eval.json row's size: ``length 20`` -> ("length", 20, ""), ``items 6``, ``20 inputs, 16 outputs`` ->
+    ("inputs", 20, ""), ``200 bits``; ``length 20, repeats 10`` -> ("length", 20, "repeats 10"), the repeats
+    making lines of their own. None for a range (``length 1-20``, the training distribution)."""
+    first, *rest = name.split(", ")
+    match = _SIZE.fullmatch(first)
+    if match is None:
+        return None
+    word = match["word"] or match["unit"]
+    return word, int(match["n"] or match["m"]), ", ".join(p for p in rest if p.startswith("repeats "))
+
+
+def training_span(train_range: str) -> tuple[float, float] | None:
+    """The sizes trained on, from eval.json's ``train_range`` (``length 1-20, ...`` -> (1, 20); ``20 inputs, ...``
+    -> (20, 20)); None where it names no size."""
+    numbers = [int(n) for n in re.findall(r"\d+", train_range.split(", ")[0])]
+    return (min(numbers), max(numbers)) if numbers else None
+
+
+def generalisation(found: Summary, runs: Sequence[RunDir], name: str = EVAL_METRIC) -> list[Panel]:
+    """A panel per task: for each setting (and repeat count, for repeat copy), ``name`` from its runs' eval.json
+    against each row's size, over its seeds; the training range as the span to shade."""
+    evals = {r.folder: eval_rows(r.folder) for r in runs}
+    panels: dict[str, Panel] = {}
+    for label, members in by_setting(found, runs):
+        points: dict[tuple[str, str, str], dict[Path, list[tuple[float, float]]]] = {}
+        for r in members:
+            task, train_range, rows = evals[r.folder] or ("", "", {})
+            for row, values in rows.items():
+                size = row_size(row)
+                if size is not None and isinstance(values.get(name), (int, float)):
+                    word, x, variant = size
+                    points.setdefault((task, word, variant), {}).setdefault(r.folder, []).append((x, values[name]))
+                    panels.setdefault(task, Panel(task, word, [], training_span(train_range)))
+        for (task, _, variant), per_seed in points.items():
+            line = band(label, list(per_seed.values()))
+            text = f"{label}, {variant}" if variant else label
+            panels[task].bands.append(dataclasses.replace(line, label=f"{text} {_seeds(line.runs)}"))
+    return [panel for panel in panels.values() if panel.bands]
+
+
+def wide(panel: Panel) -> bool:
+    """Whether a panel's positive values span more than two decades (then a log y-scale shows them all)."""
+    values = [v for b in panel.bands for v in (*b.low, *b.high) if v > 0]
+    return bool(values) and max(values) > min(values) * 10**_DECADES
+
+
+# -- drawing ---------------------------------------------------------------------------------------------------------
+
+
+def require_matplotlib() -> None:
+    """Raises ConfigError, before anything is read or written, where matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"ntm report draws with matplotlib, which is not installed: {INSTALL_HINT}") from None
+
+
+def draw(panels: Sequence[Panel], ylabel: str, path: Path, log_scale: bool = False) -> None:
+    """One PNG, a panel per task (two to a row): each band a line (the median) over a shaded area (min to max).
+    Drawn on an Agg canvas of its own: pyplot's global state and backend are left alone."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    columns = min(2, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    figure = Figure(figsize=(6.4 * columns, 4.4 * rows), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = list(figure.subplots(rows, columns, squeeze=False).flat)
+    for ax, panel in zip(axes, panels, strict=False):
+        if panel.span is not None:
+            low, high = panel.span
+            ax.axvspan(low - 0.5, high + 0.5, color="0.9", label="trained on")
+        for line in panel.bands:
+            (drawn,) = ax.plot(line.x, line.median, marker="o", markersize=3, label=line.label)
+            ax.fill_between(line.x, line.low, line.high, color=drawn.get_color(), alpha=0.2, linewidth=0)
+        ax.set(title=panel.task, xlabel=panel.xlabel, ylabel=ylabel)
+        if log_scale and wide(panel):
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    for ax in axes[len(panels) :]:  # the empty cell of an odd number of panels
+        ax.set_visible(False)
+    figure.savefig(path, dpi=110)
+
+
+# -- the report ------------------------------------------------------------------------------------------------------
+
+
+def curves_caption(panels: Sequence[Panel], runs: int) -> str:
+    """What learning_curves.png shows, with its log scale, uneven seeds and runs left out said where they apply."""
+    text = (
+        f"Validation `{CURVE_METRIC}` against sequences trained on (steps x batch size): per setting, the median "
+        "over its seeds (line) and their min-max (band)."
+    )
+    logged = [p.task for p in panels if wide(p)]
+    if logged:
+        where = f" ({', '.join(logged)})" if len(panels) > 1 else ""
+        text += f" Log y-scale{where}: the values span more than {_DECADES} decades."
+    if any(len(set(b.seeds)) > 1 for p in panels for b in p.bands):
+        text += (
+            " Not every seed has every point (one stopped early, solved say): there, line and band are over the seeds"
+            " that have it."
+        )
+    left_out = runs - sum(b.runs for p in panels for b in p.bands)
+    if left_out > 0:
+        text += f" {left_out} run{'' if left_out == 1 else 's'} not drawn: still running, or no validation in tb/."
+    return text
+
+
+GENERALISATION_CAPTION = (
+    f"`{EVAL_METRIC}` from `ntm eval` (eval.json) against each row's size (length, items or inputs): per setting, "
+    "the median over its seeds (line) and their min-max (band); the grey span is the range trained on."
+)
+NO_EVALUATIONS = (
+    "No run has been evaluated yet: `ntm eval checkpoint=RUN` writes RUN/eval/DATE_TIME/eval.json "
+    "(`eval.lengths=[20,40]` picks the sizes), and the next `ntm report` draws it here."
+)
+
+
+def _figure(title: str, file: str, caption: str) -> list[str]:
+    return [f"## {title}", "", f"![{title}]({file})", "", f"*{caption}*", ""]
+
+
+def markdown(command_line: str, paths: Sequence[Path], found: Summary, curves: str | None, evals: str | None) -> str:
+    """report.md: a title, the command that made it, the summary's tables, then each figure with its caption (or
+    why there is none)."""
+    lines = [f"# Report on {', '.join(p.as_posix() for p in paths)}", "", f"Made by `{command_line}`.", ""]
+    lines += [summary.report(found, None)]
+    if curves is None:
+        lines += ["## Learning curves", "", "No run has validation points in tb/ yet.", ""]
+    else:
+        lines += _figure("Learning curves", CURVES, curves)
+    if evals is None:
+        lines += ["## Generalisation", "", NO_EVALUATIONS, ""]
+    else:
+        lines += _figure("Generalisation", GENERALISATION, evals)
+    return "\n".join(lines)
+
+
+def _drawn(panels: Sequence[Panel], path: Path, ylabel: str, log_scale: bool) -> list[Path]:
+    """Draws ``panels`` into ``path``; with none, removes ``path`` (an earlier report's figure) and draws nothing."""
+    if not panels:
+        path.unlink(missing_ok=True)
+        return []
+    draw(panels, ylabel, path, log_scale)
+    return [path]
+
+
+def write(out: Path, command_line: str, paths: Sequence[Path], found: Summary, runs: Sequence[RunDir]) -> list[Path]:
+    """Draws the figures there are and writes report.md into ``out``; returns the files written, report.md first."""
+    curves, evals = learning_curves(found, runs), generalisation(found, runs)
+    figures = _drawn(curves, out / CURVES, f"validation {CURVE_METRIC}", True)
+    figures += _drawn(evals, out / GENERALISATION, EVAL_METRIC, False)
+    captions = (curves_caption(curves, len(runs)) if curves else None, GENERALISATION_CAPTION if evals else None)
+    write_text_atomic(out / REPORT, markdown(command_line, paths, found, *captions))
+    return [out / REPORT, *figures]
+
+
+# -- the command -----------------------------------------------------------------------------------------------------
+
+
+def parser() -> summary.OneLineParser:
+    """``ntm report``'s options; its help is what ``ntm report --help`` prints."""
+    out = summary.OneLineParser(
+        prog="ntm report",
+        usage=USAGE,
+        description=f"ntm summarize's tables with learning curves (from each run's tb/) and, for runs evaluated by "
+        f"ntm eval, generalisation: {REPORT}, {CURVES} and {GENERALISATION} in DIR. Needs matplotlib "
+        f"({INSTALL_HINT}).",
+    )
+    out.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a sweep folder (searched) or a run directory")
+    out.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where to write (default: PATH/report, beside the runs it describes; needed with several PATHs)",
+    )
+    return out
+
+
+def command(args: Sequence[str]) -> int:
+    """``ntm report PATH... [--out DIR]``: writes the report, says where in one line."""
+    if "-h" in args or "--help" in args:
+        print(parser().format_help(), end="")
+        return 0
+    options = parser().parse_args(list(args))
+    if options.out is None and len(options.paths) > 1:
+        raise ConfigError("with several PATHs, say where the report goes: --out DIR")
+    out = options.out or options.paths[0] / "report"
+    require_matplotlib()
+    found, runs = read_runs(options.paths)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        written = write(out, shlex.join(["ntm", "report", *args]), options.paths, found, runs)
+    except OSError as ex:
+        raise NtmError(
+            f"cannot write {ex.filename or out}: {ex.strerror or ex}; give --out DIR, a folder you can write"
+        ) from None
+    print(f"wrote {written[0]}" + (f" with {', '.join(p.name for p in written[1:])}" if written[1:] else ""))
+    return 0
