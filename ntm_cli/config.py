@@ -75,6 +75,10 @@ class LoopConfig:
             decides (compiled when the step is in the compile cache or the run is long, docs/speed.md)
         compile_steps: time steps per call of the compiled step; sequences are padded to a multiple of it
         max_bad_steps: stop once this many steps in a row had a non-finite loss or gradient (each is skipped)
+        figures_every: validations between memory figures in TensorBoard (the image memory/episode: the first
+            validation sequence, drawn as ntm eval eval.figures=true draws it; ntm and dnc models, with matplotlib):
+            one at each validation at a multiple of figures_every x eval_every steps; 0: none. A figure takes
+            1-3 s of CPU time to draw
         curriculum: an adaptive curriculum over the task's size ranges
         resume: auto: a run directory holding a checkpoint of this config (a requeued or re-run job) carries
             on from it, one holding another config's is refused; never: the run directory must hold no run
@@ -94,16 +98,21 @@ class LoopConfig:
     compile: bool | None = None
     compile_steps: int = 1
     max_bad_steps: int = 50
+    figures_every: int = 10
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     resume: str = "auto"
 
     def problems(self) -> list[str]:
-        numbers = [f.name for f in dataclasses.fields(self) if f.name not in ("keep_checkpoints", "resume")]
+        numbers = [
+            f.name for f in dataclasses.fields(self) if f.name not in ("keep_checkpoints", "figures_every", "resume")
+        ]
         out = positive(self, "train", numbers) + choice("train.resume", self.resume, ("auto", "never"))
         if self.target_bit_errors is not None and self.target_bit_errors < 0:
             out.append(f"train.target_bit_errors={self.target_bit_errors} must be 0 or more (or null)")
         if self.keep_checkpoints < 0:
             out.append(f"train.keep_checkpoints={self.keep_checkpoints} must be 0 or more")
+        if self.figures_every < 0:
+            out.append(f"train.figures_every={self.figures_every} must be 0 or more (0: no figures)")
         return out + self.curriculum.problems()
 
 

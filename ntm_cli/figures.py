@@ -213,30 +213,50 @@ def draw(trace: Trace, title: str, path: str | Path) -> Path:
     matplotlib is imported here, so that importing this module needs none; the figure is drawn on its own Agg
     canvas (files only, no display), outside pyplot, so it changes no backend or global state of the caller.
     """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _figure(trace, title).savefig(path, dpi=80)
+    return path
+
+
+def _figure(trace: Trace, title: str):
+    """The figure of ``trace`` on its own Agg canvas (outside pyplot), not yet drawn: for ``draw`` and ``render``.
+
+    The time panels are at most 40 inches wide (long episodes are capped); every time panel keeps its
+    time-step labels, so that each reads alone in a tall figure; location 0 is on top, as in the heat maps.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     over_time, at_end = _time_panels(trace), _end_panels(trace)
-    width = min(40.0, 6.0 + 0.12 * trace.inputs.shape[0])  # inches of the time panels; long episodes are capped
+    width = min(40.0, 6.0 + 0.12 * trace.inputs.shape[0])
     fig = Figure(figsize=(width + 5.0, 2.0 * len(over_time) + 1.0), layout="constrained")
     left, right = fig.subfigures(1, 2, width_ratios=[width, 5.0])
     for ax, panel in zip(left.subplots(len(over_time), 1, sharex=True, squeeze=False)[:, 0], over_time, strict=True):
         _heat_map(left, ax, panel)
-        ax.tick_params(labelbottom=True)  # every panel keeps its time steps: one reads alone in a tall figure
+        ax.tick_params(labelbottom=True)
     axes = right.subplots(len(at_end) + (trace.usage is not None), 1, squeeze=False)[:, 0]
     for ax, panel in zip(axes, at_end, strict=False):
         _heat_map(right, ax, panel)
     if trace.usage is not None:
         usage, n = axes[-1], trace.usage.shape[0]
         usage.barh(range(n), trace.usage.numpy(), color="0.3")
-        location_0_on_top = (n - 0.5, -0.5)  # as in the heat maps
-        usage.set(
-            title="usage at the end", xlabel="usage", ylabel="memory location", xlim=_UNIT, ylim=location_0_on_top
-        )
+        usage.set(title="usage at the end", xlabel="usage", ylabel="memory location", xlim=_UNIT, ylim=(n - 0.5, -0.5))
         _integer_ticks(usage, x=False)
     fig.suptitle(title)
-    FigureCanvasAgg(fig)  # attaches itself to fig: savefig draws with Agg
-    fig.savefig(path, dpi=80)
-    return path
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def render(trace: Trace, title: str, dpi: float = 80):
+    """``draw``'s figure of ``trace`` as pixels: a uint8 numpy array [height, width, 3] (RGB), e.g. for TensorBoard.
+
+    No file and no pyplot: the figure is drawn on its own Agg canvas, as ``draw`` does. ``dpi``: pixels per inch
+    (``draw`` saves at 80); the figure is 11-45 inches wide and 2 inches tall per time panel.
+    """
+    import numpy as np
+
+    fig = _figure(trace, title)
+    fig.set_dpi(dpi)
+    fig.canvas.draw()
+    return np.array(fig.canvas.buffer_rgba())[..., :3]

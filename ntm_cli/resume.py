@@ -33,6 +33,7 @@ RESUMABLE = (
     "train.target_bit_errors",
     "train.compile",
     "train.compile_steps",
+    "train.figures_every",
     "device",
     "eval",
     "objective",

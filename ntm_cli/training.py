@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -23,16 +24,16 @@ from typing import Any
 
 import torch
 
-from ntm_cli import checkpoint, compiling, curriculum, device, metrics, resume, rundir
+from ntm_cli import checkpoint, compiling, curriculum, device, figures, metrics, resume, rundir
 from ntm_cli.config import TrainConfig, changed_settings, objective_value, plain, typed_train, validate_train
 from ntm_cli.errors import DivergedError
 from ntm_cli.models import ModelSpec, spec_of
 from ntm_cli.optim import build_optimizer, build_scheduler
 from ntm_cli.signals import EXIT_CODES, stop_requests
-from ntm_cli.sinks import Sinks
+from ntm_cli.sinks import Sinks, has_memory, trace_heads, write_hparams
 from ntm_cli.step import TrainStep, compiled_step
 from ntm_cli.tasks import Task, build_task
-from ntm_cli.tasks.base import data_generator
+from ntm_cli.tasks.base import Batch, data_generator
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +193,17 @@ def train(
     return prepare(cfg, run_dir, checkpoint_state=checkpoint_state).run(progress)
 
 
+@functools.cache
+def _can_draw() -> bool:
+    """Whether matplotlib is there to draw the memory figures; says once, in the debug log, where it is not."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        log.debug("no memory figures in TensorBoard: matplotlib is not installed (%s)", figures.INSTALL_HINT)
+        return False
+    return True
+
+
 def _curriculum_on(cfg: TrainConfig, task: Task) -> bool:
     return cfg.train.curriculum.enabled and bool(curriculum.ranges(task))
 
@@ -215,6 +227,7 @@ class Run:
         self.run_dir, self.device, self.warnings, self.notes, self.resumed = run_dir, dev, warnings, notes, resumed
         self.checkpoints = checkpoint.Checkpointer(run_dir / "checkpoints", cfg.train.keep_checkpoints)
         self.parameters = sum(p.numel() for p in parts.model.parameters() if p.requires_grad)
+        self.episode: Batch | None = None  # the validation episode TensorBoard shows the memory of
 
     def run(self, show_progress: bool = False) -> RunResult:
         """Trains until the steps, the target, the time budget or a signal end the run."""
@@ -357,6 +370,8 @@ class Run:
         if p.solved is not None:
             out.update({f"solved_at_{k}": v for k, v in p.solved.items()})
         rundir.write_json(self.run_dir / "metrics.json", out)
+        if status != "running":  # at the end only: nothing more between a validation and its step's checkpoint
+            self.write_hparams(out, status)
         signal = p.ended_by if status == "stopped" else None
         return RunResult(self.run_dir, status, out, objective_value(out, self.cfg.objective), signal)
 
@@ -423,6 +438,7 @@ class Run:
         generator = data_generator(cfg.seed, "validation")  # the same sequences every time
         values = metrics.measure(parts.model, parts.task, generator, t.val_sequences, cfg.eval.batch_size, self.device)
         p.validation = {"step": p.step, **values}
+        self.show_memory(sinks)  # before the log line: the step's checkpoints follow that line as closely as before
         sinks.write(metrics.VALIDATION, p.step, values)
         # The schedule sees the validations every eval_every steps only, not the extra one at the end of a
         # run: a run stopped and resumed then follows the same learning rates as one that never stopped.
@@ -431,12 +447,53 @@ class Run:
         reached = t.target_bit_errors is not None and values["bit_errors_per_sequence"] <= t.target_bit_errors
         if reached and p.solved is None:
             p.solved = {"step": p.step, "sequences": p.sequences, "seconds": round(p.wall_seconds, 3)}
-        key = parts.task.best_by
-        if p.best is None or values[key] < p.best[key]:
+        # Ties (a solved task's 0 bit errors) go to the lower cost: the later, surer model.
+        rank = (parts.task.best_by, "cost_bits_per_sequence")
+        if p.best is None or [values[k] for k in rank] < [p.best[k] for k in rank]:
             p.best = dict(p.validation)
             self.save(["best.pt"], sinks)
         self.finish("running")  # a sweep's summary can show a run that is still going
         return reached
+
+    def show_memory(self, sinks: Sinks) -> None:
+        """An NTM's or DNC's memory at this validation, in TensorBoard, on the first validation sequence: the heads'
+        gate and sharpening values (histograms, at every validation) and, at a multiple of train.figures_every x
+        eval_every steps, the memory figure of ``ntm eval eval.figures=true`` (image memory/episode)."""
+        cfg, t, step, model = self.cfg, self.cfg.train, self.progress.step, self.parts.model
+        if not has_memory(model):
+            return
+        if self.episode is None:  # validate's first batch, from a generator of its own: no training draw changes
+            first = self.parts.task.sample(
+                min(cfg.eval.batch_size, t.val_sequences), data_generator(cfg.seed, "validation")
+            )
+            self.episode = figures.first_episode(first).to(self.device)
+        # A random initial memory (model.memory_init=random) draws from the global random state: it is put back,
+        # so that training draws the same numbers as without the memory view.
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            trace, heads = trace_heads(model, self.episode)
+        image = None
+        if t.figures_every and step % (t.figures_every * t.eval_every) == 0 and _can_draw():
+            title = f"{cfg.model.name} on {cfg.task.name}, step {step}: the first validation sequence"
+            image = figures.render(trace, title)
+        sinks.memory(step, heads, image)
+
+    def write_hparams(self, out: dict[str, Any], status: str) -> None:
+        """The run's settings beyond the defaults (and its task, model, seed, lr and batch size) with its final
+        metrics, as in metrics.json ``out``, for TensorBoard's HParams tab (``sinks.write_hparams``)."""
+        cfg = self.cfg
+        settings: dict[str, Any] = {
+            "task": cfg.task.name,
+            "model": cfg.model.name,
+            "seed": cfg.seed,
+            "optimizer.lr": cfg.optimizer.lr,
+            "train.batch_size": cfg.train.batch_size,
+        }
+        for setting in changed_settings(cfg):
+            key = setting.partition("=")[0]
+            settings[key] = functools.reduce(getattr, key.split("."), cfg)
+        final = {f"{part}.{k}": v for part in ("validation", "best") for k, v in (out[part] or {}).items()}
+        final |= {k: out[k] for k in ("steps", "solved_at_step") if k in out}
+        write_hparams(self.run_dir / "tb", settings, final, status, self.progress.step)
 
     def step_lr(self, cost: float) -> None:
         """Feeds a validation cost to the plateau schedule; logs the learning rate when it falls."""

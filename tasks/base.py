@@ -57,7 +57,7 @@ class Task:
     """
 
     name: ClassVar[str] = "custom"
-    # The validation figure that picks best.pt (lower is better): a metric name from ntm_cli.metrics.
+    # The validation figure that picks best.pt (lower is better; ties go to the lower cost): a metric name.
     best_by: ClassVar[str] = "bit_errors_per_sequence"
 
     @property

@@ -57,17 +57,22 @@ class CLI:
 
     def __call__(self, *args: str) -> tuple[int, str, str]:
         self.capsys.readouterr()
-        threads = torch.get_num_threads()
-        root = logging.getLogger()
-        handlers, level = list(root.handlers), root.level
-        try:
-            code = cli.main(list(args))
-        finally:  # Hydra points the root logger at this call's captured stdout: leave it as it was
-            root.handlers[:] = handlers
-            root.setLevel(level)
-            torch.set_num_threads(threads)
+        code = main_in_process(*args)
         out = self.capsys.readouterr()
         return code, out.out, out.err
+
+
+def main_in_process(*args: str) -> int:
+    """``cli.main(args)``, leaving the root logger and torch's threads as they were (also for module fixtures)."""
+    threads = torch.get_num_threads()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        return cli.main(list(args))
+    finally:  # Hydra points the root logger at this call's captured stdout: leave it as it was
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture

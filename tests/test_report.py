@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import statistics
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
-from conftest import tb_scalars
+from conftest import main_in_process, tb_scalars
 
-from ntm_cli import cli, compose, evaluate
+from ntm_cli import compose, evaluate
 from ntm_cli.report import (
     Band,
     Panel,
@@ -38,18 +36,6 @@ SWEEP += ["train.eval_every=2"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _ntm(*args: str) -> int:
-    """``cli.main`` as the ``ntm`` fixture runs it, for a module-scoped fixture (which cannot use that one)."""
-    threads, root = torch.get_num_threads(), logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        return cli.main(list(args))
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        torch.set_num_threads(threads)
-
-
 def _job(sweep: Path, memory_n: int, seed: int) -> Path:
     """A job folder, named by its overrides as Hydra names it."""
     name = f"experiment=debug,model.memory_m=4,model.memory_n={memory_n},seed={seed},task.max_len=3,train.eval_every=2"
@@ -63,7 +49,7 @@ def sweep(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.delenv("HYDRA_FULL_ERROR", raising=False)
-        assert _ntm("train", "-m", *SWEEP, "hydra.sweep.dir=sweep") == 0
+        assert main_in_process("train", "-m", *SWEEP, "hydra.sweep.dir=sweep") == 0
     for memory_n in (8, 12):
         for seed in (0, 1):
             job = f"checkpoint='{_job(root / 'sweep', memory_n, seed)}'"  # a sweep job's name holds = and ,

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import statistics
 from pathlib import Path
 
 import pytest
-import torch
+from conftest import main_in_process
 
-from ntm_cli import cli, compose, evaluate
+from ntm_cli import compose, evaluate
 from ntm_cli.summary import number, split_dirname
 from ntm_cli.sweep import record_failure
 
@@ -21,18 +20,6 @@ SWEEP = ["experiment=debug", "task.max_len=3", "model.memory_m=4", "model.memory
 SWEEP += ["train.target_bit_errors=null,1000"]
 SHARED = ["experiment=debug", "task.max_len=3", "model.memory_m=4"]
 REFUSED = "model.memory_n=-1 must be greater than 0; model.shift_range=1 needs model.memory_n >= 3"
-
-
-def _ntm(*args: str) -> int:
-    """``cli.main`` as the ``ntm`` fixture runs it, for a module-scoped fixture (which cannot use that one)."""
-    threads, root = torch.get_num_threads(), logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        return cli.main(list(args))
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        torch.set_num_threads(threads)
 
 
 def _job(sweep: Path, memory_n: int, seed: int, target: str) -> Path:
@@ -64,7 +51,7 @@ def sweep(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.delenv("HYDRA_FULL_ERROR", raising=False)
-        assert _ntm("train", "-m", *SWEEP, "hydra.sweep.dir=sweep") == 0
+        assert main_in_process("train", "-m", *SWEEP, "hydra.sweep.dir=sweep") == 0
     sweep = root / "sweep"
     refused = _job(sweep, -1, 0, "null")
     record_failure(refused, {"num": 4, "overrides": refused.name}, REFUSED)

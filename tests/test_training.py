@@ -312,3 +312,16 @@ def test_ntm_decides_whether_to_compile_and_records_it(tmp_path, monkeypatch):
     saved = torch.load(result.run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert saved["config"]["train"]["compile"] is False
     assert "train.compile=false: a short run" in (result.run_dir / "train.log").read_text()
+
+
+def test_best_pt_is_the_fewest_bit_errors_and_of_equals_the_lowest_cost(tmp_path, monkeypatch):
+    scripted = iter([(0.0, 2.0), (0.0, 1.0), (1.0, 0.5)])  # validations at steps 3, 6, 9
+
+    def measure(*args, **kwargs):
+        errors, cost = next(scripted)
+        return {"cost_bits_per_sequence": cost, "bit_errors_per_sequence": errors}
+
+    monkeypatch.setattr(metrics, "measure", measure)
+    result = run(tmp_path, "train.steps=9")
+    assert result.metrics["best"] == {"step": 6, "cost_bits_per_sequence": 1.0, "bit_errors_per_sequence": 0.0}
+    assert torch.load(result.run_dir / "checkpoints" / "best.pt", weights_only=True)["step"] == 6
