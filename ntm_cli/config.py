@@ -62,7 +62,8 @@ class LoopConfig:
         steps: optimizer steps to train in all
         batch_size: sequences per step
         checkpoint_every: steps between periodic checkpoints
-        eval_every: steps between validations
+        eval_every: steps between validations; null: every 1,600 sequences, at least 100 steps apart (batch 16: 100;
+            batch 1: 1,600), so that validating costs a small share of training at any batch size
         log_every: steps between training logs (TensorBoard, progress bar)
         target_bit_errors: stop once validation bit errors per sequence are at or below this (validated every
             eval_every steps, and at a log step whose training batches reach it); null never stops early
@@ -87,7 +88,7 @@ class LoopConfig:
     steps: int = 10_000
     batch_size: int = 16
     checkpoint_every: int = 500
-    eval_every: int = 100
+    eval_every: int | None = None
     log_every: int = 20
     target_bit_errors: float | None = 0.01
     val_sequences: int = 1000
@@ -101,6 +102,10 @@ class LoopConfig:
     figures_every: int = 10
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     resume: str = "auto"
+
+    def validation_every(self) -> int:
+        """The steps between validations: ``eval_every``, or what null stands for at this batch size."""
+        return self.eval_every if self.eval_every is not None else max(100, 1600 // self.batch_size)
 
     def problems(self) -> list[str]:
         numbers = [

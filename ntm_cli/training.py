@@ -308,7 +308,7 @@ class Run:
                     logged_at, logged_sequences = now, p.sequences
                 p.wall_seconds = time.perf_counter() - started
                 out_of_time = t.max_seconds is not None and p.wall_seconds - p.compile_seconds >= t.max_seconds
-                if p.step % t.eval_every == 0 or p.step == t.steps or out_of_time or check_target:
+                if p.step % t.validation_every() == 0 or p.step == t.steps or out_of_time or check_target:
                     if self.validate(sinks):
                         p.ended_by = "target"
                         break
@@ -442,7 +442,7 @@ class Run:
         sinks.write(metrics.VALIDATION, p.step, values)
         # The schedule sees the validations every eval_every steps only, not the extra one at the end of a
         # run: a run stopped and resumed then follows the same learning rates as one that never stopped.
-        if parts.scheduler is not None and p.step % t.eval_every == 0:
+        if parts.scheduler is not None and p.step % t.validation_every() == 0:
             self.step_lr(values["cost_bits_per_sequence"])
         reached = t.target_bit_errors is not None and values["bit_errors_per_sequence"] <= t.target_bit_errors
         if reached and p.solved is None:
@@ -472,7 +472,7 @@ class Run:
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             trace, heads = trace_heads(model, self.episode)
         image = None
-        if t.figures_every and step % (t.figures_every * t.eval_every) == 0 and _can_draw():
+        if t.figures_every and step % (t.figures_every * t.validation_every()) == 0 and _can_draw():
             title = f"{cfg.model.name} on {cfg.task.name}, step {step}: the first validation sequence"
             image = figures.render(trace, title)
         sinks.memory(step, heads, image)

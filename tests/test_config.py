@@ -228,3 +228,12 @@ def test_the_configuration_reference_is_current(tmp_path):
     shutil.copy(page, copy)
     assert not reference.rewrite(copy), "docs/configuration.md is out of date: run `make docs`"
     assert "| `train.steps` | `10000` | optimizer steps to train in all |" in copy.read_text()
+
+
+def test_validations_come_every_1600_sequences_and_at_least_100_steps_apart_unless_eval_every_says():
+    every = {
+        b: typed_train(compose("train", [f"train.batch_size={b}"])).train.validation_every() for b in (1, 8, 16, 128)
+    }
+    assert every == {1: 1600, 8: 200, 16: 100, 128: 100}
+    assert typed_train(compose("train", ["train.batch_size=1", "train.eval_every=7"])).train.validation_every() == 7
+    assert typed_train(compose("train", ["task=associative_recall"])).train.validation_every() == 500
