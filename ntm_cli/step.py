@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -19,6 +20,8 @@ def compiled_step(step: StepFn, steps: int, device: torch.device) -> StepFn | Ch
     inductor's Python one (``cpp_wrapper``): a longer compile, cheaper calls.
     """
     options = {"cpp_wrapper": True} if device.type == "cpu" else None
+    # Inductor's own lowering of ``diagonal`` (the DNC's link) calls a torch helper it deprecates itself.
+    warnings.filterwarnings("ignore", message=r"`torch\._prims_common\.check` is deprecated", category=FutureWarning)
     if steps == 1:
         return torch.compile(step, dynamic=False, options=options)
     return Chunked(torch.compile(multi_step(step), dynamic=False, options=options), steps)

@@ -170,8 +170,8 @@ def link_matrix(link_prev: torch.Tensor, write_weights: torch.Tensor, precedence
     """
     w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)  # (B, N, 1), (B, 1, N)
     link = (1.0 - w_i - w_j) * link_prev + w_i * precedence_prev.unsqueeze(-2)
-    n = link.shape[-1]
-    return link * (1.0 - torch.eye(n, dtype=link.dtype, device=link.device))
+    link.diagonal(dim1=-2, dim2=-1).zero_()  # in place: N numbers, where a mask would be another N x N pass
+    return link
 
 
 def directional_weightings(link: torch.Tensor, read_weights_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
