@@ -253,6 +253,44 @@ def generalisation(found: Summary, runs: Sequence[RunDir], name: str = EVAL_METR
     return [panel for panel in panels.values() if panel.bands]
 
 
+def generalisation_tables(found: Summary, runs: Sequence[RunDir], name: str = EVAL_METRIC) -> dict[str, str]:
+    """Per task, ``name`` from the runs' eval.json as a Markdown table: a row per evaluated run (the overrides that
+    differ, its seed, a column per eval row, the training range first) and, under a setting's runs when it has
+    several, their median [min, max]."""
+    evals = {r.folder: eval_rows(r.folder) for r in runs}
+    keys = [k for k in found.varying if not summary.is_seed(k)]
+    out = {}
+    for task in dict.fromkeys(e[0] for e in evals.values() if e):
+        columns = list(dict.fromkeys(row for e in evals.values() if e and e[0] == task for row in e[2]))
+        rows = []
+        for setting, (_, members) in zip(found.settings, by_setting(found, runs), strict=True):
+            evaluated = [(r, e[2]) for r in members if (e := evals[r.folder]) and e[0] == task]
+            for r, values in evaluated:
+                seed = summary.seed_of(r.run.overrides) or "-"
+                rows.append(
+                    [*(r.run.overrides.get(k) or "-" for k in keys), seed, *(_value(values, c, name) for c in columns)]
+                )
+            if len(evaluated) > 1:
+                spreads = [
+                    summary.spread([v for _, d in evaluated if (v := _number(d, c, name)) is not None]) for c in columns
+                ]
+                label = [setting.overrides.get(k) or "-" for k in keys]
+                rows.append([*label, f"median of {len(evaluated)}", *(summary.spread_text(x) for x in spreads)])
+        numeric = [False] * (len(keys) + 1) + [True] * len(columns)
+        out[task] = summary.markdown_table([*keys, "seed", *columns], rows, numeric)
+    return out
+
+
+def _number(values: dict[str, dict[str, float]], row: str, name: str) -> float | None:
+    value = values.get(row, {}).get(name)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _value(values: dict[str, dict[str, float]], row: str, name: str) -> str:
+    value = _number(values, row, name)
+    return "-" if value is None else summary.number(value)
+
+
 def wide(panel: Panel) -> bool:
     """Whether a panel's positive values span more than two decades (then a log y-scale shows them all)."""
     values = [v for b in panel.bands for v in (*b.low, *b.high) if v > 0]
@@ -336,9 +374,16 @@ def _figure(title: str, file: str, caption: str) -> list[str]:
     return [f"## {title}", "", f"![{title}]({file})", "", f"*{caption}*", ""]
 
 
-def markdown(command_line: str, paths: Sequence[Path], found: Summary, curves: str | None, evals: str | None) -> str:
+def markdown(
+    command_line: str,
+    paths: Sequence[Path],
+    found: Summary,
+    curves: str | None,
+    evals: str | None,
+    tables: dict[str, str] | None = None,
+) -> str:
     """report.md: a title, the command that made it, the summary's tables, then each figure with its caption (or
-    why there is none)."""
+    why there is none), and the evaluations run by run (``tables``, by task)."""
     lines = [f"# Report on {', '.join(p.as_posix() for p in paths)}", "", f"Made by `{command_line}`.", ""]
     lines += [summary.report(found, None)]
     if curves is None:
@@ -349,6 +394,8 @@ def markdown(command_line: str, paths: Sequence[Path], found: Summary, curves: s
         lines += ["## Generalisation", "", NO_EVALUATIONS, ""]
     else:
         lines += _figure("Generalisation", GENERALISATION, evals)
+    for task, table in (tables or {}).items():
+        lines += [f"### {task}: `{EVAL_METRIC}` by run", "", table, ""]
     return "\n".join(lines)
 
 
@@ -367,7 +414,8 @@ def write(out: Path, command_line: str, paths: Sequence[Path], found: Summary, r
     figures = _drawn(curves, out / CURVES, f"validation {CURVE_METRIC}", True)
     figures += _drawn(evals, out / GENERALISATION, EVAL_METRIC, False)
     captions = (curves_caption(curves, len(runs)) if curves else None, GENERALISATION_CAPTION if evals else None)
-    write_text_atomic(out / REPORT, markdown(command_line, paths, found, *captions))
+    tables = generalisation_tables(found, runs)
+    write_text_atomic(out / REPORT, markdown(command_line, paths, found, *captions, tables))
     return [out / REPORT, *figures]
 
 

@@ -269,11 +269,22 @@ def split_overrides(runs: Sequence[Run], swept: set[str]) -> tuple[dict[str, str
     return {k: runs[0].overrides[k] for k in keys if k not in varying}, varying
 
 
-def _spread(values: list[float]) -> Spread | None:
+def spread(values: list[float]) -> Spread | None:
+    """The median, min and max of the finite ``values``; None where there are none."""
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return None
     return Spread(statistics.median(finite), min(finite), max(finite), len(finite))
+
+
+def is_seed(key: str) -> bool:
+    """Whether an override key is the seed (``seed``, ``+seed``, ``++seed``)."""
+    return _bare(key) == SEED
+
+
+def seed_of(overrides: dict[str, str | None]) -> str | None:
+    """A run's seed override, None where it has none."""
+    return _override(overrides, SEED)
 
 
 def seedless(overrides: dict[str, str | None]) -> dict[str, str | None]:
@@ -288,8 +299,8 @@ def settings(runs: Sequence[Run], names: Sequence[str]) -> list[Setting]:
         groups.setdefault(tuple(sorted(seedless(run.overrides).items())), []).append(run)
     out = []
     for key, members in groups.items():
-        spreads = {name: _spread([r.figures[name] for r in members if name in r.figures]) for name in names}
-        figures_ = {name: spread for name, spread in spreads.items() if spread is not None}
+        spreads = {name: spread([r.figures[name] for r in members if name in r.figures]) for name in names}
+        figures_ = {name: values for name, values in spreads.items() if values is not None}
         out.append(Setting(dict(key), len(members), sum("solved_at_step" in r.figures for r in members), figures_))
     return out
 
@@ -399,12 +410,13 @@ def runs_table(summary: Summary) -> str:
     return markdown_table(headers, rows, numeric)
 
 
-def _spread_text(spread: Spread | None) -> str:
-    if spread is None:
+def spread_text(values: Spread | None) -> str:
+    """``median [min, max]``, the median alone where all agree, ``-`` for none."""
+    if values is None:
         return _MISSING
-    if spread.min == spread.max:
-        return number(spread.median)
-    return f"{number(spread.median)} [{number(spread.min)}, {number(spread.max)}]"
+    if values.min == values.max:
+        return number(values.median)
+    return f"{number(values.median)} [{number(values.min)}, {number(values.max)}]"
 
 
 def settings_table(summary: Summary) -> str:
@@ -416,7 +428,7 @@ def settings_table(summary: Summary) -> str:
             *(s.overrides.get(k) or _MISSING for k in keys),
             str(s.runs),
             f"{s.solved}/{s.runs}",
-            *(_spread_text(s.figures.get(n)) for n in summary.figures),
+            *(spread_text(s.figures.get(n)) for n in summary.figures),
         ]
         for s in summary.settings
     ]

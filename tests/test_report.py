@@ -21,6 +21,7 @@ from ntm_cli.report import (
     band,
     curves_caption,
     generalisation,
+    generalisation_tables,
     learning_curves,
     markdown,
     read_runs,
@@ -28,7 +29,7 @@ from ntm_cli.report import (
     training_span,
     wide,
 )
-from ntm_cli.summary import number
+from ntm_cli.summary import number, spread, spread_text
 
 # 6 steps of batch 4, validated every 2 steps: points at 8, 16 and 24 sequences.
 SWEEP = ["experiment=debug", "task.max_len=3", "model.memory_m=4", "model.memory_n=8,12", "seed=0,1"]
@@ -168,6 +169,33 @@ def test_generalisation_is_the_median_over_seeds_of_each_eval_json_row(sweep):
         assert line.x == [2, 4], "the training range is a span, not a point"
         assert line.median == pytest.approx([statistics.median(v) for v in values])
         assert (line.low, line.high) == ([min(v) for v in values], [max(v) for v in values])
+
+
+def test_the_evaluations_are_tabled_run_by_run_with_each_settings_median_under_its_runs(ntm, sweep):
+    found, runs = read_runs([sweep])
+    tables = generalisation_tables(found, runs)
+    assert list(tables) == ["copy"]
+    code, _, err = ntm("report", str(sweep))
+    assert code == 0, err
+    assert tables["copy"] in (sweep / "report" / "report.md").read_text()
+    rows = _table("### x\n\n" + tables["copy"], "### x")
+    assert [(r["model.memory_n"], r["seed"]) for r in rows] == [
+        ("8", "0"),
+        ("8", "1"),
+        ("8", "median of 2"),
+        ("12", "0"),
+        ("12", "1"),
+        ("12", "median of 2"),
+    ]
+    for memory_n, (first, second, median) in zip((8, 12), (rows[:3], rows[3:]), strict=True):
+        evals = [
+            json.loads(next((_job(sweep, memory_n, seed) / "eval").glob("*/eval.json")).read_text())["rows"]
+            for seed in (0, 1)
+        ]
+        for name in ("length 1-3", "length 2", "length 4"):
+            values = [e[name]["bit_errors_per_sequence"] for e in evals]
+            assert (first[name], second[name]) == (number(values[0]), number(values[1]))
+            assert median[name] == spread_text(spread(values))
 
 
 def test_each_tasks_row_names_give_their_size():
