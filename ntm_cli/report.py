@@ -281,6 +281,41 @@ def generalisation_tables(found: Summary, runs: Sequence[RunDir], name: str = EV
     return out
 
 
+def _target_of(task: str | None):
+    """The task class of a run's task name, for its target; None for a custom task or none named."""
+    from ntm_cli.tasks import TASKS
+
+    return TASKS.get(task) if task else None
+
+
+def targets_table(found: Summary, runs: Sequence[RunDir]) -> str | None:
+    """A row per setting and task that has a target: the target, how many of the setting's runs reached it with
+    their best validation (best.pt's), and that figure's median [min, max]; None when no run's task has one."""
+    keys = [k for k in found.varying if not summary.is_seed(k)]
+    named = any(k.lstrip("+") == "task" for k in keys)  # the task is a column already
+    rows = []
+    for setting, (_, members) in zip(found.settings, by_setting(found, runs), strict=True):
+        for task in dict.fromkeys(r.task for r in members):
+            cls = _target_of(task)
+            if cls is None or cls.target is None:
+                continue
+            bests = [_best(r.run) for r in members if r.task == task]
+            figures = [f for f in (cls.target_figure(b) for b in bests) if f is not None]
+            reached = sum(bool(cls.reached_target(b)) for b in bests)
+            label = [setting.overrides.get(k) or "-" for k in keys] + ([] if named else [str(task)])
+            spread = summary.spread_text(summary.spread(figures))
+            rows.append([*label, str(cls.target_text()), f"{reached}/{len(bests)}", spread])
+    if not rows:
+        return None
+    headers = [*keys, *([] if named else ["task"]), "target", "reached", "best figure"]
+    return summary.markdown_table(headers, rows, [False] * (len(headers) - 2) + [True, True])
+
+
+def _best(run: Run) -> dict[str, float]:
+    """A run's best validation (the one best.pt holds) by metric name."""
+    return {name[len("best.") :]: value for name, value in run.figures.items() if name.startswith("best.")}
+
+
 def _number(values: dict[str, dict[str, float]], row: str, name: str) -> float | None:
     value = values.get(row, {}).get(name)
     return float(value) if isinstance(value, (int, float)) else None
@@ -364,6 +399,10 @@ GENERALISATION_CAPTION = (
     f"`{EVAL_METRIC}` from `ntm eval` (eval.json) against each row's size (length, items or inputs): per setting, "
     "the median over its seeds (line) and their min-max (band); the grey span is the range trained on."
 )
+TARGETS_CAPTION = (
+    "Each task's target (set from the paper's NTM), and how many runs of each setting reached it with their best "
+    "validation (the one in best.pt); best figure: that validation's figure, median [min, max] over the runs."
+)
 NO_EVALUATIONS = (
     "No run has been evaluated yet: `ntm eval checkpoint=RUN` writes RUN/eval/DATE_TIME/eval.json "
     "(`eval.lengths=[20,40]` picks the sizes), and the next `ntm report` draws it here."
@@ -381,11 +420,14 @@ def markdown(
     curves: str | None,
     evals: str | None,
     tables: dict[str, str] | None = None,
+    targets: str | None = None,
 ) -> str:
     """report.md: a title, the command that made it, the summary's tables, then each figure with its caption (or
-    why there is none), and the evaluations run by run (``tables``, by task)."""
+    why there is none), the evaluations run by run (``tables``, by task), and the task targets (``targets``)."""
     lines = [f"# Report on {', '.join(p.as_posix() for p in paths)}", "", f"Made by `{command_line}`.", ""]
     lines += [summary.report(found, None)]
+    if targets:
+        lines += ["## Targets", "", TARGETS_CAPTION, "", targets, ""]
     if curves is None:
         lines += ["## Learning curves", "", "No run has validation points in tb/ yet.", ""]
     else:
@@ -414,8 +456,8 @@ def write(out: Path, command_line: str, paths: Sequence[Path], found: Summary, r
     figures = _drawn(curves, out / CURVES, f"validation {CURVE_METRIC}", True)
     figures += _drawn(evals, out / GENERALISATION, EVAL_METRIC, False)
     captions = (curves_caption(curves, len(runs)) if curves else None, GENERALISATION_CAPTION if evals else None)
-    tables = generalisation_tables(found, runs)
-    write_text_atomic(out / REPORT, markdown(command_line, paths, found, *captions, tables))
+    tables, targets = generalisation_tables(found, runs), targets_table(found, runs)
+    write_text_atomic(out / REPORT, markdown(command_line, paths, found, *captions, tables, targets))
     return [out / REPORT, *figures]
 
 

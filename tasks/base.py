@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import ClassVar, NamedTuple
 
 import torch
@@ -59,6 +60,9 @@ class Task:
     name: ClassVar[str] = "custom"
     # The validation figure that picks best.pt (lower is better; ties go to the lower cost): a metric name.
     best_by: ClassVar[str] = "bit_errors_per_sequence"
+    # What counts as having learned the task (the project's target, set from the paper's results): a validation
+    # metric and the most it may be; None: no target.
+    target: ClassVar[tuple[str, float] | None] = None
 
     @property
     def input_size(self) -> int:
@@ -93,6 +97,25 @@ class Task:
     def problems(self) -> list[str]:
         """Every out-of-range or inconsistent size, as lines that say how to fix it."""
         return size_problems(self)
+
+    @classmethod
+    def target_figure(cls, validation: Mapping[str, float]) -> float | None:
+        """The figure ``target`` bounds, from a validation's metrics by name; None without a target or that metric."""
+        if cls.target is None:
+            return None
+        value = validation.get(cls.target[0])
+        return float(value) if isinstance(value, (int, float)) else None
+
+    @classmethod
+    def reached_target(cls, validation: Mapping[str, float]) -> bool | None:
+        """Whether a validation meets the task's target; None where there is none or its figure is missing."""
+        value = cls.target_figure(validation)
+        return None if value is None or cls.target is None else value <= cls.target[1]
+
+    @classmethod
+    def target_text(cls) -> str | None:
+        """The target in words: ``bit_errors_per_sequence <= 0.01``."""
+        return None if cls.target is None else f"{cls.target[0]} <= {cls.target[1]:g}"
 
 
 def size_problems(task: object) -> list[str]:

@@ -49,6 +49,8 @@ class CopyTask(Task):
     max_len: int = 20
 
     name: ClassVar[str] = "copy"
+    # Solved: the default train.target_bit_errors.
+    target: ClassVar[tuple[str, float] | None] = ("bit_errors_per_sequence", 0.01)
     # The lengths of the paper's Figure 4, used by ``ntm eval`` by default.
     default_eval_lengths: ClassVar[tuple[int, ...]] = (10, 20, 30, 50, 120)
 

@@ -22,6 +22,7 @@ sin^2(pi U / 2) with U uniform, which keeps every draw on the given generator.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -46,6 +47,8 @@ class NgramTask(Task):
     # The validation figure that picks best.pt: the cost, since no predictor of these
     # random bits can do without bit errors (the optimal estimator makes about 48 per sequence).
     best_by: ClassVar[str] = "cost_bits_per_sequence"
+    # The paper's NTM: within about 1 bit of the optimal estimator's cost (its learning curves).
+    target: ClassVar[tuple[str, float] | None] = ("cost_above_optimal_bits_per_sequence", 1.0)
 
     @property
     def input_size(self) -> int:
@@ -85,6 +88,14 @@ class NgramTask(Task):
         inputs = torch.zeros(steps, batch_size, 1)
         inputs[1:, :, 0] = bits[:-1]
         return Batch(inputs, bits.unsqueeze(-1), torch.ones(steps, batch_size), torch.full((batch_size,), steps))
+
+    @classmethod
+    def target_figure(cls, validation: Mapping[str, float]) -> float | None:
+        """Cost above the optimal estimator's on the same sequences, bits per sequence."""
+        cost, optimal = validation.get("cost_bits_per_sequence"), validation.get("optimal_cost_bits_per_sequence")
+        if not isinstance(cost, (int, float)) or not isinstance(optimal, (int, float)):
+            return None
+        return float(cost) - float(optimal)
 
     def optimal_cost_bits(self, batch: Batch) -> torch.Tensor:
         """Cost in bits per episode of the optimal Bayesian estimator on the same bits, [batch]."""

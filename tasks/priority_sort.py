@@ -43,6 +43,8 @@ class PrioritySortTask(Task):
     num_outputs: int = 16
 
     name: ClassVar[str] = "priority_sort"
+    # The paper's NTM: about 18 bits of cost per sequence (its learning curves).
+    target: ClassVar[tuple[str, float] | None] = ("cost_bits_per_sequence", 18.0)
 
     @property
     def input_size(self) -> int:

@@ -55,6 +55,8 @@ class RepeatCopyTask(Task):
     max_repeats: int = 10
 
     name: ClassVar[str] = "repeat_copy"
+    # Solved: the default train.target_bit_errors.
+    target: ClassVar[tuple[str, float] | None] = ("bit_errors_per_sequence", 0.01)
     # Figure 8: longer sequences and more repeats than trained on.
     default_eval_lengths: ClassVar[tuple[int, ...]] = (10, 20)
     default_eval_repeats: ClassVar[tuple[int, ...]] = (10, 20)

@@ -26,6 +26,7 @@ from ntm_cli.report import (
     markdown,
     read_runs,
     row_size,
+    targets_table,
     training_span,
     wide,
 )
@@ -196,6 +197,31 @@ def test_the_evaluations_are_tabled_run_by_run_with_each_settings_median_under_i
             values = [e[name]["bit_errors_per_sequence"] for e in evals]
             assert (first[name], second[name]) == (number(values[0]), number(values[1]))
             assert median[name] == spread_text(spread(values))
+
+
+def test_the_targets_table_counts_the_runs_whose_best_validation_meets_the_tasks_target(sweep):
+    found, runs = read_runs([sweep])
+    rows = _table("### x\n\n" + targets_table(found, runs), "### x")
+    assert [(r["model.memory_n"], r["task"], r["target"]) for r in rows] == [
+        ("8", "copy", "bit_errors_per_sequence <= 0.01"),
+        ("12", "copy", "bit_errors_per_sequence <= 0.01"),
+    ]
+    for memory_n, row in zip((8, 12), rows, strict=True):
+        bests = [
+            json.loads((_job(sweep, memory_n, seed) / "metrics.json").read_text())["best"]["bit_errors_per_sequence"]
+            for seed in (0, 1)
+        ]
+        assert row["reached"] == f"{sum(b <= 0.01 for b in bests)}/2"
+        assert row["best figure"] == spread_text(spread(bests))
+
+
+def test_a_run_solved_and_one_not_are_counted_apart(sweep):
+    found, runs = read_runs([sweep])
+    solved = dataclasses.replace(runs[0].run, figures={**runs[0].run.figures, "best.bit_errors_per_sequence": 0.0})
+    failed = dataclasses.replace(runs[1].run, figures={**runs[1].run.figures, "best.bit_errors_per_sequence": 2.5})
+    mixed = [dataclasses.replace(runs[0], run=solved), dataclasses.replace(runs[1], run=failed)]
+    rows = _table("### x\n\n" + targets_table(found, mixed), "### x")
+    assert (rows[0]["reached"], rows[0]["best figure"]) == ("1/2", "1.25 [0, 2.5]")
 
 
 def test_each_tasks_row_names_give_their_size():

@@ -43,3 +43,29 @@ def test_nothing_counts_and_nothing_is_shown_after_an_episodes_steps(name):
     assert b.mask[after].eq(0).all() and b.inputs[after].eq(0).all() and b.targets[after].eq(0).all()
     last = b.mask.gather(0, (b.steps - 1).unsqueeze(0))  # the last step of each episode is an answer
     assert last.eq(1).all()
+
+
+def test_each_task_has_the_papers_target_and_judges_a_validation_by_it():
+    assert {name: cls.target for name, cls in TASKS.items()} == {
+        "copy": ("bit_errors_per_sequence", 0.01),
+        "repeat_copy": ("bit_errors_per_sequence", 0.01),
+        "associative_recall": ("cost_bits_per_sequence", 1.0),
+        "ngram": ("cost_above_optimal_bits_per_sequence", 1.0),
+        "priority_sort": ("cost_bits_per_sequence", 18.0),
+    }
+    copy, recall, sort = TASKS["copy"], TASKS["associative_recall"], TASKS["priority_sort"]
+    assert copy.reached_target({"bit_errors_per_sequence": 0.01, "cost_bits_per_sequence": 5.0}) is True
+    assert copy.reached_target({"bit_errors_per_sequence": 0.011}) is False
+    assert recall.reached_target({"cost_bits_per_sequence": 0.99, "bit_errors_per_sequence": 3.0}) is True
+    assert sort.reached_target({"cost_bits_per_sequence": 18.5}) is False
+    assert copy.reached_target({"cost_bits_per_sequence": 0.0}) is None, "its figure is missing"
+    assert recall.target_text() == "cost_bits_per_sequence <= 1"
+
+
+def test_ngrams_target_is_the_cost_above_the_optimal_estimators():
+    ngram = TASKS["ngram"]
+    validation = {"cost_bits_per_sequence": 134.25, "optimal_cost_bits_per_sequence": 133.5}
+    assert ngram.target_figure(validation) == pytest.approx(0.75)
+    assert ngram.reached_target(validation) is True
+    assert ngram.reached_target({**validation, "cost_bits_per_sequence": 134.75}) is False
+    assert ngram.reached_target({"cost_bits_per_sequence": 134.0}) is None
