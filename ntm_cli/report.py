@@ -6,7 +6,8 @@ command, the tables, the figures with a caption each), ``learning_curves.png``
 (validation cost against sequences trained on, from each run's tb/) and, once
 some run has been through ``ntm eval``, ``generalisation.png`` (bit errors
 against the size of the sequences). Each line is a setting (runs equal but for
-their seed): the median over its seeds, with their min-max as a band. Like
+their seed): the median over its seeds, with their min-max as a band (and
+each seed's own line, thin, in generalisation.png). Like
 ``ntm summarize`` it only reads runs; a run still going is left out of the
 figures.
 """
@@ -61,6 +62,7 @@ class Band:
     low: list[float]
     high: list[float]
     seeds: list[int]
+    each: tuple[tuple[tuple[float, float], ...], ...] = ()  # each seed's own points, drawn thin (generalisation)
 
 
 @dataclass(frozen=True)
@@ -247,9 +249,11 @@ def generalisation(found: Summary, runs: Sequence[RunDir], name: str = EVAL_METR
                     points.setdefault((task, word, variant), {}).setdefault(r.folder, []).append((x, values[name]))
                     panels.setdefault(task, Panel(task, word, [], training_span(train_range)))
         for (task, _, variant), per_seed in points.items():
-            line = band(label, list(per_seed.values()))
+            series = list(per_seed.values())
+            line = band(label, series)
             text = f"{label}, {variant}" if variant else label
-            panels[task].bands.append(dataclasses.replace(line, label=f"{text} {_seeds(line.runs)}"))
+            each = tuple(tuple(sorted(points)) for points in series) if len(series) > 1 else ()
+            panels[task].bands.append(dataclasses.replace(line, label=f"{text} {_seeds(line.runs)}", each=each))
     return [panel for panel in panels.values() if panel.bands]
 
 
@@ -361,6 +365,9 @@ def draw(panels: Sequence[Panel], ylabel: str, path: Path, log_scale: bool = Fal
         for line in panel.bands:
             (drawn,) = ax.plot(line.x, line.median, marker="o", markersize=3, label=line.label)
             ax.fill_between(line.x, line.low, line.high, color=drawn.get_color(), alpha=0.2, linewidth=0)
+            for points in line.each:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, color=drawn.get_color(), linewidth=0.8, alpha=0.6, linestyle="--")
         ax.set(title=panel.task, xlabel=panel.xlabel, ylabel=ylabel)
         if log_scale and wide(panel):
             ax.set_yscale("log")
@@ -397,7 +404,8 @@ def curves_caption(panels: Sequence[Panel], runs: int) -> str:
 
 GENERALISATION_CAPTION = (
     f"`{EVAL_METRIC}` from `ntm eval` (eval.json) against each row's size (length, items or inputs): per setting, "
-    "the median over its seeds (line) and their min-max (band); the grey span is the range trained on."
+    "the median over its seeds (line), their min-max (band) and each seed (thin dashed lines); the grey span is the "
+    "range trained on."
 )
 TARGETS_CAPTION = (
     "Each task's target (set from the paper's NTM), and how many runs of each setting reached it with their best "

@@ -170,6 +170,7 @@ def test_generalisation_is_the_median_over_seeds_of_each_eval_json_row(sweep):
         assert line.x == [2, 4], "the training range is a span, not a point"
         assert line.median == pytest.approx([statistics.median(v) for v in values])
         assert (line.low, line.high) == ([min(v) for v in values], [max(v) for v in values])
+        assert line.each == tuple(tuple((n, v[seed]) for n, v in zip((2, 4), values, strict=True)) for seed in (0, 1))
 
 
 def test_the_evaluations_are_tabled_run_by_run_with_each_settings_median_under_its_runs(ntm, sweep):
