@@ -31,7 +31,7 @@ from ntm_cli.checkpoint import write_text_atomic
 from ntm_cli.errors import ConfigError, NtmError
 from ntm_cli.summary import Run, Setting, Summary
 
-USAGE = "ntm report PATH... [--out DIR]"
+USAGE = "ntm report PATH... [--out DIR] [--memory-n N]"
 REPORT, CURVES, GENERALISATION = "report.md", "learning_curves.png", "generalisation.png"
 CURVE_METRIC = "cost_bits_per_sequence"  # the tb/ scalar val/NAME the learning curves draw
 EVAL_METRIC = "bit_errors_per_sequence"  # the eval.json figure the generalisation plot draws
@@ -42,12 +42,14 @@ _SIZE = re.compile(r"(?:(?P<word>length|items) (?P<n>\d+)|(?P<m>\d+) (?P<unit>in
 
 @dataclass(frozen=True)
 class RunDir:
-    """A run directory with its row of the summary, its task and batch size (None where no config says)."""
+    """A run directory with its row of the summary, its task, batch size and memory locations (None where no config
+    says)."""
 
     folder: Path
     run: Run
     task: str | None
     batch_size: int | None
+    memory_n: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,17 @@ def train_config(folder: Path) -> dict[str, Any]:
 
 
 def run_dir(folder: Path, run: Run) -> RunDir:
-    """A run with its folder, and the task and batch size its config names."""
+    """A run with its folder, and the task, batch size and memory locations its config names."""
     config = train_config(folder)
     task, batch = _setting_of(config, "task", "name"), _setting_of(config, "train", "batch_size")
-    return RunDir(folder, run, task if isinstance(task, str) else None, batch if isinstance(batch, int) else None)
+    memory_n = _setting_of(config, "model", "memory_n")
+    return RunDir(
+        folder,
+        run,
+        task if isinstance(task, str) else None,
+        batch if isinstance(batch, int) else None,
+        memory_n if isinstance(memory_n, int) else None,
+    )
 
 
 def read_runs(paths: Sequence[Path]) -> tuple[Summary, list[RunDir]]:
@@ -139,15 +148,21 @@ def validation_series(folder: Path, name: str = CURVE_METRIC) -> list[tuple[int,
     return sorted({event.step: event.value for event in events.Scalars(tag)}.items())
 
 
-def eval_rows(folder: Path) -> tuple[str, str, dict[str, dict[str, float]]] | None:
-    """A run's evaluations (RUN/eval/DATE_TIME/eval.json) merged oldest first, a later one winning a row they share:
-    the task, its training range, each row's metrics; None without any. An evaluation with eval.memory_n tests a
-    memory other than the one trained, so it is left out."""
+def eval_rows(
+    folder: Path, memory_n: int | None = None, trained_n: int | None = None
+) -> tuple[str, str, dict[str, dict[str, float]]] | None:
+    """A run's evaluations (RUN/eval/DATE_TIME/eval.json) made with ``memory_n`` memory locations (default: the
+    ``trained_n`` it trained with), merged oldest first, a later one winning a row they share: the task, its training
+    range, each row's metrics; None without any. An evaluation of a model without memory (the LSTM) always counts."""
     task, train_range, rows = None, None, {}
     for path in sorted((folder / "eval").glob("*/eval.json")):
         data = summary.read_json(path)  # None for one cut short while ntm eval writes it
-        config = (data or {}).get("config") or {}
-        if data is None or not isinstance(data.get("rows"), dict) or (config.get("eval") or {}).get("memory_n"):
+        if data is None or not isinstance(data.get("rows"), dict):
+            continue
+        asked = ((data.get("config") or {}).get("eval") or {}).get("memory_n")
+        used = data.get("memory_n", asked)
+        own = memory_n is None and asked is None  # evaluated with the memory it trained with
+        if used is not None and not own and used != (memory_n if memory_n is not None else trained_n):
             continue
         task, train_range = data.get("task"), data.get("train_range")
         rows |= {name: values for name, values in data["rows"].items() if isinstance(values, dict)}
@@ -233,10 +248,13 @@ def training_span(train_range: str) -> tuple[float, float] | None:
     return (min(numbers), max(numbers)) if numbers else None
 
 
-def generalisation(found: Summary, runs: Sequence[RunDir], name: str = EVAL_METRIC) -> list[Panel]:
+def generalisation(
+    found: Summary, runs: Sequence[RunDir], name: str = EVAL_METRIC, memory_n: int | None = None
+) -> list[Panel]:
     """A panel per task: for each setting (and repeat count, for repeat copy), ``name`` from its runs' eval.json
-    against each row's size, over its seeds; the training range as the span to shade."""
-    evals = {r.folder: eval_rows(r.folder) for r in runs}
+    (those made with ``memory_n`` locations, ``eval_rows``) against each row's size, over its seeds; the training
+    range as the span to shade."""
+    evals = {r.folder: eval_rows(r.folder, memory_n, r.memory_n) for r in runs}
     panels: dict[str, Panel] = {}
     for label, members in by_setting(found, runs):
         points: dict[tuple[str, str, str], dict[Path, list[tuple[float, float]]]] = {}
@@ -257,11 +275,13 @@ def generalisation(found: Summary, runs: Sequence[RunDir], name: str = EVAL_METR
     return [panel for panel in panels.values() if panel.bands]
 
 
-def generalisation_tables(found: Summary, runs: Sequence[RunDir], name: str = EVAL_METRIC) -> dict[str, str]:
-    """Per task, ``name`` from the runs' eval.json as a Markdown table: a row per evaluated run (the overrides that
-    differ, its seed, a column per eval row, the training range first) and, under a setting's runs when it has
-    several, their median [min, max]."""
-    evals = {r.folder: eval_rows(r.folder) for r in runs}
+def generalisation_tables(
+    found: Summary, runs: Sequence[RunDir], name: str = EVAL_METRIC, memory_n: int | None = None
+) -> dict[str, str]:
+    """Per task, ``name`` from the runs' eval.json (those made with ``memory_n`` locations, ``eval_rows``) as a
+    Markdown table: a row per evaluated run (the overrides that differ, its seed, a column per eval row, the
+    training range first) and, under a setting's runs when it has several, their median [min, max]."""
+    evals = {r.folder: eval_rows(r.folder, memory_n, r.memory_n) for r in runs}
     keys = [k for k in found.varying if not summary.is_seed(k)]
     out = {}
     for task in dict.fromkeys(e[0] for e in evals.values() if e):
@@ -407,6 +427,17 @@ GENERALISATION_CAPTION = (
     "the median over its seeds (line), their min-max (band) and each seed (thin dashed lines); the grey span is the "
     "range trained on."
 )
+
+
+def generalisation_caption(memory_n: int | None) -> str:
+    """What generalisation.png shows, and with which memory the runs were evaluated."""
+    if memory_n is None:
+        return f"{GENERALISATION_CAPTION} Each run evaluated with the memory it trained with."
+    return (
+        f"{GENERALISATION_CAPTION} Every run evaluated with {memory_n} memory locations (`eval.memory_n={memory_n}`)."
+    )
+
+
 TARGETS_CAPTION = (
     "Each task's target (set from the paper's NTM), and how many runs of each setting reached it with their best "
     "validation (the one in best.pt); best figure: that validation's figure, median [min, max] over the runs."
@@ -458,13 +489,24 @@ def _drawn(panels: Sequence[Panel], path: Path, ylabel: str, log_scale: bool) ->
     return [path]
 
 
-def write(out: Path, command_line: str, paths: Sequence[Path], found: Summary, runs: Sequence[RunDir]) -> list[Path]:
-    """Draws the figures there are and writes report.md into ``out``; returns the files written, report.md first."""
-    curves, evals = learning_curves(found, runs), generalisation(found, runs)
+def write(
+    out: Path,
+    command_line: str,
+    paths: Sequence[Path],
+    found: Summary,
+    runs: Sequence[RunDir],
+    memory_n: int | None = None,
+) -> list[Path]:
+    """Draws the figures there are and writes report.md into ``out``, the generalisation from the evaluations made
+    with ``memory_n`` locations (default: each run's own); returns the files written, report.md first."""
+    curves, evals = learning_curves(found, runs), generalisation(found, runs, memory_n=memory_n)
     figures = _drawn(curves, out / CURVES, f"validation {CURVE_METRIC}", True)
     figures += _drawn(evals, out / GENERALISATION, EVAL_METRIC, False)
-    captions = (curves_caption(curves, len(runs)) if curves else None, GENERALISATION_CAPTION if evals else None)
-    tables, targets = generalisation_tables(found, runs), targets_table(found, runs)
+    captions = (
+        curves_caption(curves, len(runs)) if curves else None,
+        generalisation_caption(memory_n) if evals else None,
+    )
+    tables, targets = generalisation_tables(found, runs, memory_n=memory_n), targets_table(found, runs)
     write_text_atomic(out / REPORT, markdown(command_line, paths, found, *captions, tables, targets))
     return [out / REPORT, *figures]
 
@@ -488,15 +530,24 @@ def parser() -> summary.OneLineParser:
         metavar="DIR",
         help="where to write (default: PATH/report, beside the runs it describes; needed with several PATHs)",
     )
+    out.add_argument(
+        "--memory-n",
+        type=int,
+        metavar="N",
+        help="draw the evaluations made with N memory locations (ntm eval ... eval.memory_n=N), for runs trained "
+        "with other memories (default: each run's evaluations with the memory it trained with)",
+    )
     return out
 
 
 def command(args: Sequence[str]) -> int:
-    """``ntm report PATH... [--out DIR]``: writes the report, says where in one line."""
+    """``ntm report PATH... [--out DIR] [--memory-n N]``: writes the report, says where in one line."""
     if "-h" in args or "--help" in args:
         print(parser().format_help(), end="")
         return 0
     options = parser().parse_args(list(args))
+    if options.memory_n is not None and options.memory_n < 1:
+        raise ConfigError(f"--memory-n is a number of memory locations, at least 1; got {options.memory_n}")
     if options.out is None and len(options.paths) > 1:
         raise ConfigError("with several PATHs, say where the report goes: --out DIR")
     out = options.out or options.paths[0] / "report"
@@ -504,7 +555,7 @@ def command(args: Sequence[str]) -> int:
     found, runs = read_runs(options.paths)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        written = write(out, shlex.join(["ntm", "report", *args]), options.paths, found, runs)
+        written = write(out, shlex.join(["ntm", "report", *args]), options.paths, found, runs, options.memory_n)
     except OSError as ex:
         raise NtmError(
             f"cannot write {ex.filename or out}: {ex.strerror or ex}; give --out DIR, a folder you can write"

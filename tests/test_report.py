@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -173,6 +174,26 @@ def test_generalisation_is_the_median_over_seeds_of_each_eval_json_row(sweep):
         assert line.each == tuple(tuple((n, v[seed]) for n, v in zip((2, 4), values, strict=True)) for seed in (0, 1))
 
 
+def test_evaluations_with_another_memory_are_drawn_only_when_asked_for(ntm, sweep, tmp_path):
+    """A run evaluated twice, with its own 8 locations and with eval.memory_n=16: the report keeps each apart."""
+    run = tmp_path / "run"
+    shutil.copytree(_job(sweep, 8, 0), run)
+    evaluate(compose("eval", [f"checkpoint={run}", "eval.num_sequences=4", "eval.lengths=[6]", "eval.memory_n=16"]))
+    own, larger = sorted((run / "eval").glob("*/eval.json"))
+    assert json.loads(larger.read_text())["memory_n"] == 16
+    found, runs = read_runs([run])
+    (panel,) = generalisation(found, runs)
+    assert panel.bands[0].x == [2, 4], "by default, only the evaluation with the memory it trained with"
+    (panel,) = generalisation(found, runs, memory_n=16)
+    value = json.loads(larger.read_text())["rows"]["length 6"]["bit_errors_per_sequence"]
+    assert (panel.bands[0].x, panel.bands[0].median) == ([6], [value])
+    assert generalisation(found, runs, memory_n=32) == []
+    code, _, err = ntm("report", str(run), "--memory-n", "16")
+    assert code == 0, err
+    text = (run / "report" / "report.md").read_text()
+    assert "Every run evaluated with 16 memory locations (`eval.memory_n=16`)" in text and "| length 6 |" in text
+
+
 def test_the_evaluations_are_tabled_run_by_run_with_each_settings_median_under_its_runs(ntm, sweep):
     found, runs = read_runs([sweep])
     tables = generalisation_tables(found, runs)
@@ -256,6 +277,8 @@ def test_bad_input_gets_one_line_and_exit_2(ntm, sweep, tmp_path, monkeypatch):
     assert code == 2 and "holds no training runs" in _one_error_line(err)
     code, _, err = ntm("report", str(sweep), str(sweep))
     assert code == 2 and "--out DIR" in _one_error_line(err)
+    code, _, err = ntm("report", str(sweep), "--memory-n", "0")
+    assert code == 2 and "--memory-n is a number of memory locations" in _one_error_line(err)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
     code, _, err = ntm("report", str(sweep), "--out", str(tmp_path / "out"))
     assert code == 2 and 'pip install -e ".[plot]"' in _one_error_line(err)
