@@ -281,6 +281,10 @@ def test_task_configs_say_what_they_change_and_overrides_and_presets_beat_them(n
         assert "memory_init" not in job(f"task={task}", "model=dnc").model
         assert job(f"experiment=graves2014/{task}").model.memory_init == "constant"
     assert job("task=copy").model.memory_init == "constant"
+    # generalise/copy: copy's defaults, a 32-location memory, trained 10 minutes past the solve.
+    general = job("experiment=generalise/copy")
+    assert (general.task.name, general.model.memory_n, general.optimizer.lr) == ("copy", 32, copy.optimizer.lr)
+    assert general.train.target_bit_errors is None and general.train.max_seconds == 600
 
 
 @pytest.mark.parametrize(
