@@ -37,6 +37,7 @@ CURVE_METRIC = "cost_bits_per_sequence"  # the tb/ scalar val/NAME the learning 
 EVAL_METRIC = "bit_errors_per_sequence"  # the eval.json figure the generalisation plot draws
 INSTALL_HINT = 'pip install -e ".[plot]"'
 _DECADES = 2  # more than this many decades between the smallest and largest value: a log y-scale
+_LINEAR_BELOW = 0.01  # a symmetric log y-scale is linear from 0 to this
 _SIZE = re.compile(r"(?:(?P<word>length|items) (?P<n>\d+)|(?P<m>\d+) (?P<unit>inputs|bits))")
 
 
@@ -198,7 +199,10 @@ def setting_label(setting: Setting, varying: Sequence[str]) -> str:
     shown = [
         k if setting.overrides[k] is None else f"{k}={setting.overrides[k]}" for k in varying if k in setting.overrides
     ]
-    return " ".join(shown) or "all runs"
+    if shown:
+        return " ".join(shown)
+    others = [k for k in varying if not summary.is_seed(k)]
+    return f"{', '.join(others)} at the default" if others else "all runs"
 
 
 def _seeds(n: int) -> str:
@@ -367,8 +371,16 @@ def require_matplotlib() -> None:
         raise ConfigError(f"ntm report draws with matplotlib, which is not installed: {INSTALL_HINT}") from None
 
 
-def draw(panels: Sequence[Panel], ylabel: str, path: Path, log_scale: bool = False) -> None:
+def stretched(panel: Panel) -> bool:
+    """Whether a generalisation panel has values over 1 beside values under it, zeros included: then a symmetric
+    log y-scale, linear below ``_LINEAR_BELOW``, shows a run's 0.05 bit errors and another's 400 both."""
+    values = [v for b in panel.bands for v in (*b.low, *b.high)]
+    return bool(values) and max(values) > 1 and min(values) < 1
+
+
+def draw(panels: Sequence[Panel], ylabel: str, path: Path, log_scale: bool = False, symlog: bool = False) -> None:
     """One PNG, a panel per task (two to a row): each band a line (the median) over a shaded area (min to max).
+    ``log_scale``: a log y-scale for a ``wide`` panel; ``symlog``: a symmetric log one for a ``stretched`` panel.
     Drawn on an Agg canvas of its own: pyplot's global state and backend are left alone."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -391,6 +403,9 @@ def draw(panels: Sequence[Panel], ylabel: str, path: Path, log_scale: bool = Fal
         ax.set(title=panel.task, xlabel=panel.xlabel, ylabel=ylabel)
         if log_scale and wide(panel):
             ax.set_yscale("log")
+        elif symlog and stretched(panel):
+            ax.set_yscale("symlog", linthresh=_LINEAR_BELOW)
+            ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     for ax in axes[len(panels) :]:  # the empty cell of an odd number of panels
@@ -429,13 +444,17 @@ GENERALISATION_CAPTION = (
 )
 
 
-def generalisation_caption(memory_n: int | None) -> str:
-    """What generalisation.png shows, and with which memory the runs were evaluated."""
+def generalisation_caption(memory_n: int | None, panels: Sequence[Panel] = ()) -> str:
+    """What generalisation.png shows: its symmetric log scale where it has one, and with which memory the runs were
+    evaluated."""
+    text = GENERALISATION_CAPTION
+    if any(stretched(p) for p in panels):
+        text += (
+            f" Symmetric log y-scale, linear from 0 to {_LINEAR_BELOW}: values near 0 and in the hundreds both show."
+        )
     if memory_n is None:
-        return f"{GENERALISATION_CAPTION} Each run evaluated with the memory it trained with."
-    return (
-        f"{GENERALISATION_CAPTION} Every run evaluated with {memory_n} memory locations (`eval.memory_n={memory_n}`)."
-    )
+        return f"{text} Each run evaluated with the memory it trained with."
+    return f"{text} Every run evaluated with {memory_n} memory locations (`eval.memory_n={memory_n}`)."
 
 
 TARGETS_CAPTION = (
@@ -480,12 +499,12 @@ def markdown(
     return "\n".join(lines)
 
 
-def _drawn(panels: Sequence[Panel], path: Path, ylabel: str, log_scale: bool) -> list[Path]:
+def _drawn(panels: Sequence[Panel], path: Path, ylabel: str, log_scale: bool, symlog: bool = False) -> list[Path]:
     """Draws ``panels`` into ``path``; with none, removes ``path`` (an earlier report's figure) and draws nothing."""
     if not panels:
         path.unlink(missing_ok=True)
         return []
-    draw(panels, ylabel, path, log_scale)
+    draw(panels, ylabel, path, log_scale, symlog)
     return [path]
 
 
@@ -501,10 +520,10 @@ def write(
     with ``memory_n`` locations (default: each run's own); returns the files written, report.md first."""
     curves, evals = learning_curves(found, runs), generalisation(found, runs, memory_n=memory_n)
     figures = _drawn(curves, out / CURVES, f"validation {CURVE_METRIC}", True)
-    figures += _drawn(evals, out / GENERALISATION, EVAL_METRIC, False)
+    figures += _drawn(evals, out / GENERALISATION, EVAL_METRIC, False, symlog=True)
     captions = (
         curves_caption(curves, len(runs)) if curves else None,
-        generalisation_caption(memory_n) if evals else None,
+        generalisation_caption(memory_n, evals) if evals else None,
     )
     tables, targets = generalisation_tables(found, runs, memory_n=memory_n), targets_table(found, runs)
     write_text_atomic(out / REPORT, markdown(command_line, paths, found, *captions, tables, targets))

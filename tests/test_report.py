@@ -22,16 +22,19 @@ from ntm_cli.report import (
     band,
     curves_caption,
     generalisation,
+    generalisation_caption,
     generalisation_tables,
     learning_curves,
     markdown,
     read_runs,
     row_size,
+    setting_label,
+    stretched,
     targets_table,
     training_span,
     wide,
 )
-from ntm_cli.summary import number, spread, spread_text
+from ntm_cli.summary import Setting, number, spread, spread_text
 
 # 6 steps of batch 4, validated every 2 steps: points at 8, 16 and 24 sequences.
 SWEEP = ["experiment=debug", "task.max_len=3", "model.memory_m=4", "model.memory_n=8,12", "seed=0,1"]
@@ -156,6 +159,25 @@ def test_the_y_axis_is_logarithmic_only_beyond_two_decades():
 
     assert wide(panel(0.05, 20.0)) and "Log y-scale" in curves_caption([panel(0.05, 20.0)], 1)
     assert not wide(panel(0.5, 20.0)) and "Log y-scale" not in curves_caption([panel(0.5, 20.0)], 1)
+
+
+def test_generalisation_uses_a_symmetric_log_scale_when_errors_near_zero_sit_beside_large_ones():
+    def panel(*values: float) -> Panel:
+        v = list(values)
+        return Panel("copy", "length", [Band("b", 1, list(range(len(v))), v, v, v, [1] * len(v))])
+
+    assert stretched(panel(0.0, 0.05, 400.0)) and stretched(panel(0.5, 2.0))
+    assert not stretched(panel(0.0, 0.5)) and not stretched(panel(3.0, 400.0))
+    assert "Symmetric log y-scale" in generalisation_caption(None, [panel(0.0, 400.0)])
+    assert "Symmetric log y-scale" not in generalisation_caption(16, [panel(0.0, 0.5)])
+    assert "(`eval.memory_n=16`)" in generalisation_caption(16, [panel(0.0, 0.5)])
+
+
+def test_a_setting_without_the_swept_keys_is_labelled_as_at_their_default():
+    at_default = Setting({}, 3, 0, {})
+    assert setting_label(at_default, ["model.memory_n", "seed"]) == "model.memory_n at the default"
+    assert setting_label(Setting({"model.memory_n": "32"}, 5, 0, {}), ["model.memory_n"]) == "model.memory_n=32"
+    assert setting_label(at_default, []) == "all runs"
 
 
 def test_generalisation_is_the_median_over_seeds_of_each_eval_json_row(sweep):
