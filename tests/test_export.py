@@ -41,6 +41,23 @@ def test_export_never_replaces_a_file_unless_told(trained_run, tmp_path):
         export(trained_run, tmp_path / "model.bin")
 
 
+def test_an_export_with_another_memory_evaluates_as_eval_memory_n_does(ntm, trained_run, tmp_path):
+    trained_n = checkpoint.load(trained_run / "checkpoints" / "best.pt")["config"]["model"]["memory_n"]
+    larger = 2 * trained_n
+    out = export(trained_run, tmp_path / "larger.pt", memory_n=larger)
+    saved = checkpoint.load(out)
+    assert saved["config"]["model"]["memory_n"] == larger and saved["trained_memory_n"] == trained_n
+    assert saved["model"]["initial_weight_logits"].shape[-1] == larger
+    rows = evaluate_run(out, "eval.lengths=[4]", out=tmp_path / "ev1").result["rows"]
+    wanted = evaluate_run(trained_run, "eval.lengths=[4]", f"eval.memory_n={larger}", out=tmp_path / "ev2")
+    assert rows == wanted.result["rows"]
+    again = checkpoint.load(export(out, tmp_path / "again.pt", memory_n=trained_n))
+    assert again["trained_memory_n"] == trained_n, "the memory it trained with survives a second export"
+    code, _, err = ntm("export", str(trained_run), "bad.pt", "--memory-n", "0")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--memory-n is a number of memory locations" in err
+    assert not (tmp_path / "bad.pt").exists()
+
+
 def test_ntm_export_on_the_command_line(ntm, trained_run, tmp_path):
     code, out, err = ntm("export", str(trained_run), "model.pt")
     assert code == 0, err
