@@ -161,9 +161,10 @@ def eval_rows(
         if data is None or not isinstance(data.get("rows"), dict):
             continue
         asked = ((data.get("config") or {}).get("eval") or {}).get("memory_n")
-        used = data.get("memory_n", asked)
-        own = memory_n is None and asked is None  # evaluated with the memory it trained with
-        if used is not None and not own and used != (memory_n if memory_n is not None else trained_n):
+        used = data.get("memory_n", asked)  # None: a model without memory
+        wanted = memory_n if memory_n is not None else trained_n
+        own = memory_n is None and asked is None  # its own memory, where the run's config cannot say how large
+        if not (used is None or used == wanted or own):
             continue
         task, train_range = data.get("task"), data.get("train_range")
         rows |= {name: values for name, values in data["rows"].items() if isinstance(values, dict)}
@@ -252,13 +253,25 @@ def training_span(train_range: str) -> tuple[float, float] | None:
     return (min(numbers), max(numbers)) if numbers else None
 
 
+Evaluations = dict[Path, tuple[str, str, dict[str, dict[str, float]]] | None]  # eval_rows by run folder
+
+
+def evaluations(runs: Sequence[RunDir], memory_n: int | None = None) -> Evaluations:
+    """Each run's ``eval_rows`` made with ``memory_n`` locations (default: its own), by folder."""
+    return {r.folder: eval_rows(r.folder, memory_n, r.memory_n) for r in runs}
+
+
 def generalisation(
-    found: Summary, runs: Sequence[RunDir], name: str = EVAL_METRIC, memory_n: int | None = None
+    found: Summary,
+    runs: Sequence[RunDir],
+    name: str = EVAL_METRIC,
+    memory_n: int | None = None,
+    evals: Evaluations | None = None,
 ) -> list[Panel]:
     """A panel per task: for each setting (and repeat count, for repeat copy), ``name`` from its runs' eval.json
-    (those made with ``memory_n`` locations, ``eval_rows``) against each row's size, over its seeds; the training
+    (``evals``, else those made with ``memory_n`` locations) against each row's size, over its seeds; the training
     range as the span to shade."""
-    evals = {r.folder: eval_rows(r.folder, memory_n, r.memory_n) for r in runs}
+    evals = evaluations(runs, memory_n) if evals is None else evals
     panels: dict[str, Panel] = {}
     for label, members in by_setting(found, runs):
         points: dict[tuple[str, str, str], dict[Path, list[tuple[float, float]]]] = {}
@@ -280,12 +293,16 @@ def generalisation(
 
 
 def generalisation_tables(
-    found: Summary, runs: Sequence[RunDir], name: str = EVAL_METRIC, memory_n: int | None = None
+    found: Summary,
+    runs: Sequence[RunDir],
+    name: str = EVAL_METRIC,
+    memory_n: int | None = None,
+    evals: Evaluations | None = None,
 ) -> dict[str, str]:
-    """Per task, ``name`` from the runs' eval.json (those made with ``memory_n`` locations, ``eval_rows``) as a
+    """Per task, ``name`` from the runs' eval.json (``evals``, else those made with ``memory_n`` locations) as a
     Markdown table: a row per evaluated run (the overrides that differ, its seed, a column per eval row, the
     training range first) and, under a setting's runs when it has several, their median [min, max]."""
-    evals = {r.folder: eval_rows(r.folder, memory_n, r.memory_n) for r in runs}
+    evals = evaluations(runs, memory_n) if evals is None else evals
     keys = [k for k in found.varying if not summary.is_seed(k)]
     out = {}
     for task in dict.fromkeys(e[0] for e in evals.values() if e):
@@ -518,14 +535,15 @@ def write(
 ) -> list[Path]:
     """Draws the figures there are and writes report.md into ``out``, the generalisation from the evaluations made
     with ``memory_n`` locations (default: each run's own); returns the files written, report.md first."""
-    curves, evals = learning_curves(found, runs), generalisation(found, runs, memory_n=memory_n)
+    read = evaluations(runs, memory_n)  # every eval.json read once, for the figure and the tables
+    curves, evals = learning_curves(found, runs), generalisation(found, runs, evals=read)
     figures = _drawn(curves, out / CURVES, f"validation {CURVE_METRIC}", True)
     figures += _drawn(evals, out / GENERALISATION, EVAL_METRIC, False, symlog=True)
     captions = (
         curves_caption(curves, len(runs)) if curves else None,
         generalisation_caption(memory_n, evals) if evals else None,
     )
-    tables, targets = generalisation_tables(found, runs, memory_n=memory_n), targets_table(found, runs)
+    tables, targets = generalisation_tables(found, runs, evals=read), targets_table(found, runs)
     write_text_atomic(out / REPORT, markdown(command_line, paths, found, *captions, tables, targets))
     return [out / REPORT, *figures]
 

@@ -200,9 +200,10 @@ def test_evaluations_with_another_memory_are_drawn_only_when_asked_for(ntm, swee
     """A run evaluated twice, with its own 8 locations and with eval.memory_n=16: the report keeps each apart."""
     run = tmp_path / "run"
     shutil.copytree(_job(sweep, 8, 0), run)
-    evaluate(compose("eval", [f"checkpoint={run}", "eval.num_sequences=4", "eval.lengths=[6]", "eval.memory_n=16"]))
-    own, larger = sorted((run / "eval").glob("*/eval.json"))
-    assert json.loads(larger.read_text())["memory_n"] == 16
+    overrides = [f"checkpoint={run}", "eval.num_sequences=4", "eval.lengths=[6]", "eval.memory_n=16"]
+    evaluate(compose("eval", overrides), run / "eval" / "with_16")  # a folder of its own, whatever the clock says
+    larger = run / "eval" / "with_16" / "eval.json"
+    assert len(list((run / "eval").glob("*/eval.json"))) == 2 and json.loads(larger.read_text())["memory_n"] == 16
     found, runs = read_runs([run])
     (panel,) = generalisation(found, runs)
     assert panel.bands[0].x == [2, 4], "by default, only the evaluation with the memory it trained with"
