@@ -36,12 +36,15 @@ class CurriculumConfig:
         start: level at the start (0: every range at its minimum; 1: the task as configured)
         step: added to the level each time the training bit errors reach the threshold
         threshold: mean training bit errors per sequence over one logging interval
+        full_share: the share of steps, drawn at random, whose batch comes from the full ranges while the level is
+            under 1 (the level advances on the other steps' bit errors); 0: every batch at the level
     """
 
     enabled: bool = False
     start: float = 0.0
     step: float = 0.1
     threshold: float = 0.1
+    full_share: float = 0.0
 
     def problems(self) -> list[str]:
         out = []
@@ -51,6 +54,8 @@ class CurriculumConfig:
             out.append(f"train.curriculum.step={self.step} must be greater than 0 and at most 1")
         if self.threshold < 0:
             out.append(f"train.curriculum.threshold={self.threshold} must be 0 or more")
+        if not 0 <= self.full_share < 1:
+            out.append(f"train.curriculum.full_share={self.full_share} must be 0 or more and under 1")
         return out
 
 

@@ -7,6 +7,11 @@ level 1 is the task as configured. The level starts at ``start`` and grows
 by ``step`` each time the mean training bit errors per sequence over a
 logging interval fall to ``threshold`` or below. Validation always uses the
 full ranges, so a run is only "solved" on the task as configured.
+
+With a ``full_share`` above 0, that share of the steps (drawn at random) train
+on the full ranges while the level is under 1, so that the largest sizes are
+never new (the "combined" curriculum of Zaremba & Sutskever 2014, per batch);
+the level advances on the other steps' bit errors.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from typing import Any
+
+import torch
 
 
 def ranges(task: Any) -> dict[str, tuple[int, int]]:
@@ -37,3 +44,12 @@ def advance(level: float, step: float, bit_errors: float, threshold: float) -> f
     """The next level: ``level + step`` (at most 1) when ``bit_errors <= threshold``, else ``level``."""
     # Rounded so that ten steps of 0.1 make exactly 1.0.
     return min(1.0, round(level + step, 9)) if bit_errors <= threshold else level
+
+
+def full_batch(share: float, level: float, generator: torch.Generator) -> bool:
+    """Whether this step trains on the full ranges: with probability ``share`` while ``level`` is under 1.
+
+    Draws from ``generator`` only then, so that a run without a share keeps its random stream."""
+    if share <= 0 or level >= 1.0:
+        return False
+    return bool(torch.rand((), generator=generator) < share)

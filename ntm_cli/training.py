@@ -263,6 +263,9 @@ class Run:
             log.info("resumed at step %d (%d sequences, %.1f s so far)", p.step, p.sequences, p.wall_seconds)
         sinks = Sinks(self.run_dir, t.steps, p.step, show_progress, p.step if resumed else None)
         sums = metrics.TrainSums(parts.step.sequence_metrics, self.device)
+        # With train.curriculum.full_share, the curriculum advances on the steps at its level only.
+        mixed = t.curriculum.full_share > 0
+        level_sums = metrics.TrainSums(parts.step.sequence_metrics, self.device)
         logged_at, logged_sequences = time.perf_counter(), p.sequences
         started = time.perf_counter() - p.wall_seconds
         compiled = False
@@ -280,8 +283,12 @@ class Run:
                         ", from the cache" if cached else ": the first time for this step, 20-90 s",
                     )
                     began = time.perf_counter()
-                overrides = curriculum.overrides(parts.task, p.curriculum_level)
-                sums.add(parts.step(parts.task.sample(t.batch_size, parts.data, **overrides)))
+                full = curriculum.full_batch(t.curriculum.full_share, p.curriculum_level, parts.data)
+                overrides = {} if full else curriculum.overrides(parts.task, p.curriculum_level)
+                result = parts.step(parts.task.sample(t.batch_size, parts.data, **overrides))
+                sums.add(result)
+                if mixed and not full and p.curriculum_level < 1.0:
+                    level_sums.add(result)
                 if compiling_now:
                     seconds = time.perf_counter() - began
                     p.compile_seconds += seconds
@@ -303,7 +310,8 @@ class Run:
                         values["curriculum_level"] = p.curriculum_level
                     sinks.write(metrics.TRAIN, p.step, values)
                     if p.curriculum_level < 1.0:
-                        self.advance_curriculum(values["bit_errors_per_sequence"])
+                        at_level = level_sums.read(t.batch_size) if mixed else values
+                        self.advance_curriculum(at_level["bit_errors_per_sequence"])
                     check_target = self.may_have_reached_target(values["bit_errors_per_sequence"])
                     logged_at, logged_sequences = now, p.sequences
                 p.wall_seconds = time.perf_counter() - started

@@ -57,6 +57,7 @@ def test_defaults_are_valid_and_warn_of_nothing():
         ("eval.lengths", [5, 0], "every value must be greater than 0"),
         ("train.target_bit_errors", -0.5, "must be 0 or more"),
         ("train.keep_checkpoints", -1, "train.keep_checkpoints=-1 must be 0 or more"),
+        ("train.curriculum.full_share", 1.0, "train.curriculum.full_share=1.0 must be 0 or more and under 1"),
         ("model.shift_range", 70, "needs model.memory_n >= 141"),
         ("task.min_len", 0, "task.min_len=0 must be greater than 0"),
         ("objective", "loss", "objective=loss is not a figure of metrics.json"),
