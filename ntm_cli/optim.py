@@ -14,6 +14,8 @@ from ntm_cli.checks import choice, positive
 class PlateauConfig:
     """Lower the learning rate when the validation cost stops improving (torch's ReduceLROnPlateau).
 
+    With ``train.curriculum.enabled`` the schedule starts once the curriculum reaches level 1.
+
     Attributes:
         factor: multiply the lr by this once the cost has not improved for more than ``patience``
             validations in a row; null keeps the lr constant

@@ -450,7 +450,8 @@ class Run:
         sinks.write(metrics.VALIDATION, p.step, values)
         # The schedule sees the validations every eval_every steps only, not the extra one at the end of a
         # run: a run stopped and resumed then follows the same learning rates as one that never stopped.
-        if parts.scheduler is not None and p.step % t.validation_every() == 0:
+        # Under a curriculum it waits for level 1: until then validation measures sizes not yet trained on.
+        if parts.scheduler is not None and p.step % t.validation_every() == 0 and p.curriculum_level >= 1.0:
             self.step_lr(values["cost_bits_per_sequence"])
         reached = t.target_bit_errors is not None and values["bit_errors_per_sequence"] <= t.target_bit_errors
         if reached and p.solved is None:

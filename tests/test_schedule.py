@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import run
 from omegaconf import OmegaConf
 
 from ntm_cli.optim import OptimizerConfig, PlateauConfig, build_optimizer, build_scheduler
@@ -29,3 +30,14 @@ def test_the_rate_falls_after_more_than_patience_validations_without_a_relative_
         schedule.step(cost)
         lrs.append(optimizer.param_groups[0]["lr"])
     assert lrs == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.3])
+
+
+def test_under_a_curriculum_the_rate_falls_only_once_the_full_ranges_are_reached(tmp_path):
+    """Every validation is a plateau (threshold 0.9: no cost improves by 90%). A curriculum that never leaves
+    level 0 (threshold 0: no bit error in 64 bits, untrained) keeps the rate; without it the rate halves."""
+    plateau = ["optimizer.lr=0.01", "optimizer.plateau.factor=0.5", "optimizer.plateau.patience=0"]
+    plateau.append("optimizer.plateau.threshold=0.9")
+    held = run(tmp_path, *plateau, "train.curriculum.enabled=true", "train.curriculum.threshold=0", name="held")
+    assert "lr 0.01 ->" not in (held.run_dir / "train.log").read_text()
+    free = run(tmp_path, *plateau, name="free")
+    assert "lr 0.01 -> 0.005" in (free.run_dir / "train.log").read_text()
