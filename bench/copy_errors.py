@@ -18,21 +18,26 @@ from ntm_cli import checkpoint, compose
 from ntm_cli.evaluation import load_model
 
 
-def answer_errors(model, batch, length: int, hold_memory: bool) -> torch.Tensor:
-    """Bit errors per answer position and sequence, (length, batch), running the model step by step; with
-    ``hold_memory`` the memory after the delimiter stays as the delimiter step left it."""
+def wrong_bits(model, batch, hold_after: int | None = None) -> torch.Tensor:
+    """Which output bits are wrong (thresholded at 0.5), (time, batch, outputs) as 0/1, running the model step by
+    step; with ``hold_after`` the memory after that time step stays as that step left it."""
     with torch.no_grad():
         state = model.initial_state(batch.inputs.shape[1])
         features = []
         for t, x in enumerate(batch.inputs):
             before = state.memory
             f, state = model.step(x, state)
-            if hold_memory and t > length:
+            if hold_after is not None and t > hold_after:
                 state = state._replace(memory=before)
             features.append(f)
         outputs = torch.sigmoid(model.output(torch.stack(features)))
-    wrong = (outputs > 0.5).float() != batch.targets
-    return wrong.float().sum(-1)[length + 1 :]
+    return ((outputs > 0.5).float() != batch.targets).float()
+
+
+def answer_errors(model, batch, length: int, hold_memory: bool) -> torch.Tensor:
+    """Bit errors per answer position and sequence, (length, batch); with ``hold_memory`` the memory after the
+    delimiter stays as the delimiter step left it."""
+    return wrong_bits(model, batch, length if hold_memory else None).sum(-1)[length + 1 :]
 
 
 def main() -> None:

@@ -188,3 +188,27 @@ def test_end_to_end_throughput_counts_the_steps_beyond_a_one_step_run():
     assert processes.rate(16, 301, 31.0, 1.0) == pytest.approx(160.0)
     command = processes.ours(16, 300, Path("run"))
     assert command[1:4] == ["train", "task=copy", "train.batch_size=16"] and "train.target_bit_errors=null" in command
+
+
+def test_the_repeat_copy_diagnosis_splits_the_errors_by_repeat(tmp_path):
+    from conftest import run
+
+    result = run(tmp_path, "task=repeat_copy", "task.max_len=3", "task.max_repeats=3", small=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "repeat_copy_errors.py"),
+            str(result.run_dir / "checkpoints" / "last.pt"),
+            "--sizes",
+            "2x3",
+            "--sequences",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("length   2 x   3 repeats"))
+    data = float(line.split("data ")[1].split(",")[0])
+    by_repeat = [float(v) for v in line.split("by repeat: ")[1].split()]
+    assert len(by_repeat) == 3 and sum(by_repeat) == pytest.approx(data, abs=0.02)
