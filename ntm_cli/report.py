@@ -19,6 +19,7 @@ import math
 import re
 import shlex
 import statistics
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -395,6 +396,10 @@ def stretched(panel: Panel) -> bool:
     return bool(values) and max(values) > 1 and min(values) < 1
 
 
+# Legend labels are wrapped at this many characters; a panel with longer labels has its legend below it.
+_LABEL_WIDTH = 60
+
+
 def draw(panels: Sequence[Panel], ylabel: str, path: Path, log_scale: bool = False, symlog: bool = False) -> None:
     """One PNG, a panel per task (two to a row): each band a line (the median) over a shaded area (min to max).
     ``log_scale``: a log y-scale for a ``wide`` panel; ``symlog``: a symmetric log one for a ``stretched`` panel.
@@ -412,7 +417,8 @@ def draw(panels: Sequence[Panel], ylabel: str, path: Path, log_scale: bool = Fal
             low, high = panel.span
             ax.axvspan(low - 0.5, high + 0.5, color="0.9", label="trained on")
         for line in panel.bands:
-            (drawn,) = ax.plot(line.x, line.median, marker="o", markersize=3, label=line.label)
+            label = textwrap.fill(line.label, _LABEL_WIDTH)
+            (drawn,) = ax.plot(line.x, line.median, marker="o", markersize=3, label=label)
             ax.fill_between(line.x, line.low, line.high, color=drawn.get_color(), alpha=0.2, linewidth=0)
             for points in line.each:
                 xs, ys = zip(*points, strict=True)
@@ -424,7 +430,10 @@ def draw(panels: Sequence[Panel], ylabel: str, path: Path, log_scale: bool = Fal
             ax.set_yscale("symlog", linthresh=_LINEAR_BELOW)
             ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        if any(len(line.label) > _LABEL_WIDTH for line in panel.bands):  # below the axes, not over the lines
+            ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.24))
+        else:
+            ax.legend(fontsize="small")
     for ax in axes[len(panels) :]:  # the empty cell of an odd number of panels
         ax.set_visible(False)
     figure.savefig(path, dpi=110)
